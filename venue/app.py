@@ -1,0 +1,86 @@
+"""The venue process: startup, run until a stop signal, shutdown in reverse.
+
+Phases (uvicorn's server.py manner), each step bounded by a timeout:
+  startup   open the var directory, build the core from reference data, replay the
+            journal, start the sequencer, then start the FIX acceptors last (no client
+            can reach a venue that is still recovering)
+  run       until SIGINT/SIGTERM (or the sequencer fails: fail-stop on a broken invariant)
+  shutdown  stop the acceptors first (no new input), drain the sequencer, close stores
+A second SIGINT/SIGTERM during shutdown forces an immediate exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+from venue.config import VenueConfig
+from venue.matching import MatchingEngine
+from venue.sequencer import Sequencer
+
+log = logging.getLogger("venue")
+
+STEP_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Venue:
+    """The running venue's parts, in the order they start."""
+
+    cfg: VenueConfig
+    engine: MatchingEngine
+    sequencer: Sequencer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, cfg: VenueConfig) -> Venue:
+        engine = MatchingEngine(cfg.instruments, cfg.accounts(), stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
+        return cls(cfg=cfg, engine=engine, sequencer=Sequencer(engine))
+
+    async def start(self) -> None:
+        self.cfg.var_path().mkdir(parents=True, exist_ok=True)
+        self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
+        log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
+
+    async def stop(self) -> None:
+        self.sequencer.stop()
+        await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), STEP_TIMEOUT_S)
+        log.info("venue %s stopped", self.cfg.venue.name)
+
+
+async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
+    """Run the venue until `stop` is set or the sequencer fails; return an exit code."""
+    venue = Venue.build(cfg)
+    await asyncio.wait_for(venue.start(), STEP_TIMEOUT_S)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *venue.tasks], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    await venue.stop()
+    return 1 if venue.sequencer.failed is not None else 0
+
+
+def run(cfg: VenueConfig) -> int:
+    """Run the venue in the foreground with signal handling (`venue run`)."""
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:
+                log.warning("second signal: exiting now")
+                os._exit(1)
+            log.info("stopping (send again to force)")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        return await serve(cfg, stop)
+
+    return asyncio.run(main())

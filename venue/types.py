@@ -1,0 +1,104 @@
+"""Enums shared by every part of the venue, valued as FIX 4.4 renders them.
+
+Each enum's value is its FIX wire value where FIX has one, so the gateway maps with
+`Side(msg_value)` / `side.value` and never keeps a second table.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: a fill changes a position by sign * qty."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrdType(str, Enum):
+    MARKET = "1"
+    LIMIT = "2"
+    STOP = "3"
+    STOP_LIMIT = "4"
+
+
+class TimeInForce(str, Enum):
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+    GTD = "6"
+
+
+class OrdStatus(str, Enum):
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    REPLACED = "5"
+    REJECTED = "8"
+    EXPIRED = "C"
+
+
+class ExecType(str, Enum):
+    NEW = "0"
+    CANCELED = "4"
+    REPLACED = "5"
+    REJECTED = "8"
+    EXPIRED = "C"
+    RESTATED = "D"
+    TRADE = "F"
+    ORDER_STATUS = "I"
+    TRIGGERED = "L"
+
+
+class TradingPhase(str, Enum):
+    """An instrument's phase. PRE_OPEN collects orders without matching; OPEN uncrosses
+    what was collected at one price, then matches continuously."""
+
+    PRE_OPEN = "pre_open"
+    OPEN = "open"
+    HALTED = "halted"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+
+
+class StpMode(str, Enum):
+    """Self-trade prevention: what happens when an order would trade with its own
+    account (or firm, per StpScope)."""
+
+    CANCEL_RESTING = "cancel_resting"
+    CANCEL_AGGRESSING = "cancel_aggressing"
+    CANCEL_BOTH = "cancel_both"
+
+
+class StpScope(str, Enum):
+    ACCOUNT = "account"
+    FIRM = "firm"
+
+
+class InstrumentKind(str, Enum):
+    PERPETUAL = "perpetual"
+    FUTURE = "future"
+    OPTION = "option"
+
+
+class OptionRight(str, Enum):
+    CALL = "call"
+    PUT = "put"
+
+
+class MassCancelScope(str, Enum):
+    """FIX MassCancelRequestType (530) values the venue takes. Either may be narrowed to
+    one account by the request's Account (1)."""
+
+    INSTRUMENT = "1"
+    ALL = "7"
