@@ -13,6 +13,7 @@ firm can see or touch another firm's orders.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from venue.rejects import RejectReason
 from venue.types import MassCancelScope, OrdType, Side, StpMode, TimeInForce, TradingPhase
@@ -165,4 +166,40 @@ class EndOfDay:
         return "[EOD]"
 
 
-Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | MassCancel | CancelSessionOrders | RejectRequest | SetPhase | ExpireOrders | EndOfDay
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetIndexPrice:
+    """Operator or price feed: the index an underlying's contracts track (e.g. BTC-USD)."""
+
+    underlying: str
+    price: Decimal
+
+    def __repr__(self) -> str:
+        return f"[INDEX {self.underlying} {self.price}]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMarkPrice:
+    """Operator: an instrument's mark price, in ticks."""
+
+    symbol: str
+    price: int
+
+    def __repr__(self) -> str:
+        return f"[MARK {self.symbol} {self.price}]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdjustCollateral:
+    """Operator: deposit (amount > 0) or withdraw (amount < 0) collateral, in the
+    account's settlement currency."""
+
+    account: str
+    amount: Decimal
+    currency: str = "USD"
+    reference: str = ""
+
+    def __repr__(self) -> str:
+        return f"[COLL {self.account} {self.amount:+} {self.currency} {self.reference}]"
+
+
+Command = NewOrder | CancelOrder | ReplaceOrder | QueryOrder | MassCancel | CancelSessionOrders | RejectRequest | SetPhase | ExpireOrders | EndOfDay | SetIndexPrice | SetMarkPrice | AdjustCollateral

@@ -12,6 +12,7 @@ the journal reproduces them exactly.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import NamedTuple
 
 from venue.commands import NewOrder
@@ -160,6 +161,32 @@ class CommandRejected(NamedTuple):
     text: str
 
 
+class IndexPriceSet(NamedTuple):
+    seq: int
+    ts: int
+    underlying: str
+    price: Decimal
+
+
+class MarkPriceSet(NamedTuple):
+    seq: int
+    ts: int
+    symbol: str
+    price: int  # ticks
+
+
+class CollateralChanged(NamedTuple):
+    """A deposit or withdrawal, applied: `balance` is the account's collateral after it."""
+
+    seq: int
+    ts: int
+    account: str
+    amount: Decimal
+    currency: str
+    balance: Decimal
+    reference: str
+
+
 class BookDelta(NamedTuple):
     """A price level's total displayed quantity after a batch of commands (0: gone).
     Conflated per batch: market data needs the level, not every step to it."""
@@ -172,4 +199,4 @@ class BookDelta(NamedTuple):
     qty: int
 
 
-Event = ExecReport | Fill | CancelRejected | MassCancelDone | PhaseChanged | CommandRejected | BookDelta
+Event = ExecReport | Fill | CancelRejected | MassCancelDone | PhaseChanged | CommandRejected | IndexPriceSet | MarkPriceSet | CollateralChanged | BookDelta

@@ -434,7 +434,7 @@ class MatchingEngine:
         events.append(ExecReport(seq, ts, eid, exec_type, status, order.view, 0, order.cum, order.cost, None, text))
         order.leaves = 0
 
-    def _cancel_where(self, seq: int, ts: int, pred: Callable[[Order], bool], status: OrdStatus, text: str) -> list[Event]:
+    def cancel_where(self, seq: int, ts: int, pred: Callable[[Order], bool], status: OrdStatus, text: str) -> list[Event]:
         events: list[Event] = []
         for order in [o for o in self.orders.values() if pred(o)]:
             book = self.books[order.view.entry.symbol]
@@ -582,12 +582,12 @@ class MatchingEngine:
             e = o.view.entry
             return e.firm == cmd.firm and (by_symbol is None or e.symbol == by_symbol) and (cmd.account is None or e.account == cmd.account)
 
-        events = self._cancel_where(seq, ts, pred, OrdStatus.CANCELED, f"mass cancel {cmd.cl_ord_id}")
+        events = self.cancel_where(seq, ts, pred, OrdStatus.CANCELED, f"mass cancel {cmd.cl_ord_id}")
         events.append(MassCancelDone(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, len(events), None, ""))
         return events
 
     def _cancel_session(self, seq: int, ts: int, cmd: CancelSessionOrders) -> list[Event]:
-        return self._cancel_where(seq, ts, lambda o: o.view.entry.session == cmd.session and o.view.entry.tif in cmd.tifs, OrdStatus.CANCELED, "cancel on disconnect")
+        return self.cancel_where(seq, ts, lambda o: o.view.entry.session == cmd.session and o.view.entry.tif in cmd.tifs, OrdStatus.CANCELED, "cancel on disconnect")
 
     def _reject_request(self, seq: int, ts: int, cmd: RejectRequest) -> list[Event]:
         entry = NewOrder(session=cmd.session, firm=cmd.firm, account=cmd.account, cl_ord_id=cmd.cl_ord_id, symbol=cmd.symbol, side=cmd.side, ord_type=OrdType.LIMIT, qty=0)
@@ -607,9 +607,9 @@ class MatchingEngine:
             self._uncross(seq, ts, book, events)
             self._after_trades(seq, ts, book, events)
         elif cmd.phase is TradingPhase.CLOSED:
-            events += self._cancel_where(seq, ts, lambda o: o.view.entry.symbol == cmd.symbol and o.view.entry.tif is TimeInForce.DAY, OrdStatus.EXPIRED, "DAY order expired: instrument closed")
+            events += self.cancel_where(seq, ts, lambda o: o.view.entry.symbol == cmd.symbol and o.view.entry.tif is TimeInForce.DAY, OrdStatus.EXPIRED, "DAY order expired: instrument closed")
         elif cmd.phase is TradingPhase.EXPIRED:
-            events += self._cancel_where(seq, ts, lambda o: o.view.entry.symbol == cmd.symbol, OrdStatus.CANCELED, "instrument expired")
+            events += self.cancel_where(seq, ts, lambda o: o.view.entry.symbol == cmd.symbol, OrdStatus.CANCELED, "instrument expired")
         return events
 
     def _uncross(self, seq: int, ts: int, book: Book, events: list[Event]) -> None:
@@ -675,7 +675,7 @@ class MatchingEngine:
         return events
 
     def _end_of_day(self, seq: int, ts: int, cmd: EndOfDay) -> list[Event]:
-        return self._cancel_where(seq, ts, lambda o: o.view.entry.tif is TimeInForce.DAY, OrdStatus.EXPIRED, "DAY order expired: end of day")
+        return self.cancel_where(seq, ts, lambda o: o.view.entry.tif is TimeInForce.DAY, OrdStatus.EXPIRED, "DAY order expired: end of day")
 
 
 def _check_terms(ts: int, cmd: NewOrder) -> Refusal | None:
