@@ -108,6 +108,9 @@ class PreTradeCheck(Protocol):
 
     def check_replace(self, ts: int, order: Order, cmd: ReplaceOrder, book: Book) -> Refusal | None: ...
 
+    def market_collar(self, side: Side, book: Book) -> int | None:
+        """The worst price a market order (or triggered stop) may fill at; None: no limit."""
+
 
 class MatchingEngine:
     def __init__(
@@ -256,17 +259,19 @@ class MatchingEngine:
     def _execute(self, seq: int, ts: int, book: Book, order: Order, events: list[Event]) -> None:
         """Trade an accepted (or just triggered, or re-priced) order, then rest or end it."""
         tif = order.view.entry.tif
+        market = order.view.price is None  # market, or a triggered stop: never rests
+        if market and self.pre_trade is not None:
+            order.price = self.pre_trade.market_collar(order.side, book)
         if book.phase is TradingPhase.OPEN:
             if tif is TimeInForce.FOK and self._fillable(book, order) < order.leaves:
                 self._end(seq, ts, book, order, events, OrdStatus.CANCELED, "FOK: not fully fillable")
                 return
-            price = order.price
-            if (book.best_ask if order.side is _BUY else book.best_bid) is not None and (price is None or _crosses(book, order.side, price)):
+            if _crosses(book, order.side, order.price):
                 self._match(seq, ts, book, order, events)
                 if order.status is OrdStatus.CANCELED or order.leaves == 0:
                     return
-        if order.price is None or tif is TimeInForce.IOC or tif is TimeInForce.FOK:
-            what = "market order" if order.price is None else tif.name
+        if market or tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+            what = "market order" if market else tif.name
             self._end(seq, ts, book, order, events, OrdStatus.CANCELED, f"{what}: unfilled quantity canceled")
             return
         book.add(order)
