@@ -9,8 +9,9 @@ Rules this file keeps (it does no I/O, reads no clock, and knows nothing of FIX)
 2. Priority. Price, then time: an order joins the tail of its level. An iceberg whose shown
    slice is consumed is replenished at the tail, so its hidden quantity never keeps the
    place its shown slice earned.
-3. Market data. Every change to a level's displayed quantity marks (side, price) dirty;
-   the engine drains the marks once per batch into BookDelta events.
+3. Market data. Every change to a level's displayed quantity marks its price dirty (one
+   int set per side: hashing an IntEnum runs Python code); the engine drains the marks
+   once per batch into BookDelta events.
 4. Stops wait in `buy_stops` (ascending stop price) and `sell_stops` (descending), with the
    order id as the time tie-break, so both trigger from the front.
 
@@ -20,11 +21,14 @@ O(log n) in the number of levels on that side.
 
 from __future__ import annotations
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from venue.events import OrderView
 from venue.instruments import Instrument
 from venue.types import OrdStatus, Side, TradingPhase
+
+
+_BUY = Side.BUY
 
 
 class Order:
@@ -73,7 +77,7 @@ class Level:
 class Book:
     __slots__ = (
         "instrument", "symbol", "bids", "asks", "bid_prices", "ask_prices", "best_bid", "best_ask",
-        "buy_stops", "sell_stops", "last_px", "phase", "dirty",
+        "buy_stops", "sell_stops", "last_px", "phase", "dirty_bids", "dirty_asks",
     )
 
     def __init__(self, instrument: Instrument, phase: TradingPhase = TradingPhase.OPEN) -> None:
@@ -89,19 +93,21 @@ class Book:
         self.sell_stops = SortedList()  # (-stop_px, order_id)
         self.last_px = instrument.reference_ticks  # stops trigger on the last trade price
         self.phase = phase
-        self.dirty: set[tuple[Side, int]] = set()
+        self.dirty_bids: set[int] = set()
+        self.dirty_asks: set[int] = set()
 
     def add(self, order: Order) -> None:
         """Append a priced order to the tail of its level."""
         price = order.price
         assert price is not None
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             level = self.bids.get(price)
             if level is None:
                 level = self.bids[price] = Level(price)
                 self.bid_prices.add(price)
                 if self.best_bid is None or price > self.best_bid:
                     self.best_bid = price
+            self.dirty_bids.add(price)
         else:
             level = self.asks.get(price)
             if level is None:
@@ -109,6 +115,7 @@ class Book:
                 self.ask_prices.add(price)
                 if self.best_ask is None or price < self.best_ask:
                     self.best_ask = price
+            self.dirty_asks.add(price)
         tail = level.tail
         order.prev = tail
         order.next = None
@@ -120,7 +127,6 @@ class Book:
         level.qty += order.visible
         level.count += 1
         order.level = level
-        self.dirty.add((order.side, price))
 
     def remove(self, order: Order) -> None:
         """Unlink an order from its level, dropping the level when it empties."""
@@ -139,9 +145,12 @@ class Book:
         level.qty -= order.visible
         level.count -= 1
         price = level.price
-        self.dirty.add((order.side, price))
+        if order.side is _BUY:
+            self.dirty_bids.add(price)
+        else:
+            self.dirty_asks.add(price)
         if level.count == 0:
-            if order.side is Side.BUY:
+            if order.side is _BUY:
                 del self.bids[price]
                 self.bid_prices.remove(price)
                 if price == self.best_bid:

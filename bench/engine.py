@@ -1,0 +1,225 @@
+"""Engine benchmark: the pure core and the sequencer against a minimal price-time book.
+
+One seeded synthetic stream (passive adds around a drifting mid, cancels of live orders,
+aggressive limit orders that sweep several levels) runs through:
+  baseline   a minimal price-time book that does nothing but match (below, ~50 lines)
+  core       MatchingEngine.apply: full events, every order type's checks, STP, ids
+  sequencer  the asyncio Sequencer driving the core (no journal: fsync is bench/journal.py's)
+
+It prints orders/s (a timed loop with no per-order timing) and per-order latency
+percentiles (a second pass timing each command), and the core/baseline ratio.
+
+    python3 bench/engine.py [--orders 200000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import time
+from collections import deque
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sortedcontainers import SortedList
+
+from venue.commands import CancelOrder, Command, NewOrder
+from venue.events import Event
+from venue.instruments import Instrument
+from venue.matching import MatchingEngine
+from venue.sequencer import Sequencer
+from venue.types import InstrumentKind, OrdType, Side, TimeInForce
+
+SYMBOL = "BTC-PERP"
+ACCOUNTS = [f"ACC{i}" for i in range(20)]
+INSTRUMENT = Instrument(
+    symbol=SYMBOL, kind=InstrumentKind.PERPETUAL, underlying="BTC-USD", quote_currency="USD", tick_size=Decimal("0.5"),
+    lot_size=Decimal(1), multiplier=Decimal("0.001"), reference_price=Decimal(100000), funding_interval_s=28800,
+)
+
+
+def stream(n: int, seed: int) -> list[tuple]:
+    """(kind, id, side, price, qty): 'A' passive add, 'X' aggressive (sweeps levels), 'C' cancel."""
+    rng = random.Random(seed)
+    mid = 200_000  # ticks
+    live: list[int] = []
+    out: list[tuple] = []
+    for oid in range(1, n + 1):
+        mid += rng.choice((-1, 0, 0, 1))
+        r = rng.random()
+        if r < 0.30 and live:
+            victim = live.pop(rng.randrange(len(live)))
+            out.append(("C", victim, None, 0, 0))
+            continue
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        if r < 0.85:
+            off = rng.randint(1, 20)
+            price = mid - off if side is Side.BUY else mid + off
+            out.append(("A", oid, side, price, rng.randint(1, 10)))
+            live.append(oid)
+        else:
+            reach = rng.randint(2, 6)
+            price = mid + reach if side is Side.BUY else mid - reach
+            out.append(("X", oid, side, price, rng.randint(10, 60)))
+    return out
+
+
+def commands(ops: Sequence[tuple]) -> list[Command]:
+    cmds: list[Command] = []
+    for kind, oid, side, price, qty in ops:
+        acct = ACCOUNTS[oid % len(ACCOUNTS)]
+        if kind == "C":
+            cmds.append(CancelOrder(session="S", firm="F", cl_ord_id=f"c{len(cmds)}", orig_cl_ord_id=str(oid)))
+        else:
+            tif = TimeInForce.IOC if kind == "X" else TimeInForce.GTC
+            cmds.append(NewOrder(session="S", firm="F", account=acct, cl_ord_id=str(oid), symbol=SYMBOL, side=side,
+                                 ord_type=OrdType.LIMIT, qty=qty, price=price, tif=tif))
+    return cmds
+
+
+class MinimalBook:
+    """The baseline: price-time matching and nothing else (no events, no checks, no ids)."""
+
+    def __init__(self) -> None:
+        self.levels = {Side.BUY: {}, Side.SELL: {}}
+        self.prices = {Side.BUY: SortedList(), Side.SELL: SortedList()}
+        self.orders: dict[int, list] = {}
+        self.trades = 0
+
+    def add(self, oid: int, side: Side, price: int, qty: int) -> None:
+        opp = Side.SELL if side is Side.BUY else Side.BUY
+        prices, levels = self.prices[opp], self.levels[opp]
+        while qty and prices:
+            best = prices[0] if side is Side.BUY else prices[-1]
+            if (best > price) if side is Side.BUY else (best < price):
+                break
+            q = levels[best]
+            while q and qty:
+                o = q[0]
+                take = min(qty, o[1])
+                o[1] -= take
+                qty -= take
+                self.trades += 1
+                if o[1] == 0:
+                    q.popleft()
+                    self.orders.pop(o[0], None)
+            if not q:
+                del levels[best]
+                prices.remove(best)
+        if qty:
+            o = [oid, qty, side, price]
+            lv = self.levels[side].get(price)
+            if lv is None:
+                lv = self.levels[side][price] = deque()
+                self.prices[side].add(price)
+            lv.append(o)
+            self.orders[oid] = o
+
+    def cancel(self, oid: int) -> None:
+        o = self.orders.pop(oid, None)
+        if o is not None:
+            lv = self.levels[o[2]][o[3]]
+            lv.remove(o)
+            if not lv:
+                del self.levels[o[2]][o[3]]
+                self.prices[o[2]].remove(o[3])
+
+    def apply(self, op: tuple) -> None:
+        if op[0] == "C":
+            self.cancel(op[1])
+        elif op[0] == "X":
+            self.add(op[1], op[2], op[3], op[4])
+            self.cancel(op[1])  # IOC: the remainder does not rest
+        else:
+            self.add(op[1], op[2], op[3], op[4])
+
+
+def percentiles(samples_ns: list[int]) -> str:
+    s = sorted(samples_ns)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))] / 1000  # noqa: E731
+    return f"p50 {pick(0.50):6.2f} µs  p99 {pick(0.99):6.2f} µs  p99.9 {pick(0.999):7.2f} µs"
+
+
+def timed(apply, items) -> tuple[float, list[int]]:
+    """Throughput pass, then latency pass (each on fresh state, built by `apply`'s factory)."""
+    gc.collect()
+    gc.disable()
+    try:
+        f = apply()
+        t0 = time.perf_counter()
+        for it in items:
+            f(it)
+        rate = len(items) / (time.perf_counter() - t0)
+        f = apply()
+        lat = []
+        clock = time.perf_counter_ns
+        for it in items:
+            t = clock()
+            f(it)
+            lat.append(clock() - t)
+    finally:
+        gc.enable()
+    return rate, lat
+
+
+async def run_sequencer(cmds: list[Command]) -> tuple[float, list[int]]:
+    engine = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS})
+    sent: list[int] = []
+    lat: list[int] = []
+    clock = time.perf_counter_ns
+
+    def on_batch(events: Sequence[Event]) -> None:
+        now = clock()
+        top = events[-1].seq
+        while len(lat) < top and len(lat) < len(sent):
+            lat.append(now - sent[len(lat)])
+
+    seqr = Sequencer(engine, subscribers=[on_batch], max_batch=256)
+    task = asyncio.create_task(seqr.run())
+    await asyncio.sleep(0)
+    t0 = time.perf_counter()
+    chunk = 64
+    for i in range(0, len(cmds), chunk):
+        for c in cmds[i:i + chunk]:
+            sent.append(clock())
+            seqr.submit(c)
+        await asyncio.sleep(0)
+    seqr.stop()
+    await asyncio.wait_for(task, 600)
+    rate = len(cmds) / (time.perf_counter() - t0)
+    return rate, lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--orders", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    ops = stream(args.orders, args.seed)
+    cmds = commands(ops)
+    mix = {k: sum(1 for o in ops if o[0] == k) for k in "ACX"}
+    print(f"stream: {len(ops):,} commands (seed {args.seed}): {mix['A']:,} passive adds, {mix['C']:,} cancels, {mix['X']:,} aggressive sweeps")
+
+    def baseline():
+        return MinimalBook().apply
+
+    def core():
+        engine = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS})
+        seq = iter(range(1, 10**9))
+        return lambda c: engine.apply(next(seq), 1, c)
+
+    base_rate, base_lat = timed(baseline, ops)
+    core_rate, core_lat = timed(core, cmds)
+    engine = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS})
+    n_events = sum(len(engine.apply(i, 1, c)) for i, c in enumerate(cmds, 1))
+    seq_rate, seq_lat = asyncio.run(run_sequencer(cmds))
+    print(f"{'baseline (minimal book)':<26} {base_rate:>11,.0f} orders/s   {percentiles(base_lat)}")
+    print(f"{'core (MatchingEngine)':<26} {core_rate:>11,.0f} orders/s   {percentiles(core_lat)}   ({n_events:,} events)")
+    print(f"{'sequencer (asyncio+core)':<26} {seq_rate:>11,.0f} orders/s   {percentiles(seq_lat)}   (submit to publish)")
+    print(f"core / baseline throughput: {core_rate / base_rate:.2f}   sequencer / core: {seq_rate / core_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
