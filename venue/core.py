@@ -1,0 +1,250 @@
+"""The venue's core as the sequencer drives it: operator controls and throttle, risk, matching.
+
+`VenueCore.apply(seq, ts, cmd)` is pure like the engine inside it (no clock: the throttle
+counts on the command's `ts`), so a replay of the journal reproduces every event:
+
+1. Operator commands (kill switch, limits, risk query, index and mark prices, collateral)
+   are handled here: validated, applied to the risk state, answered with their event. A
+   bad one is answered with CommandRejected naming what is wrong, and changes nothing.
+   SetPhase (halt, resume) goes to the engine, which owns phases.
+2. A client message (new, replace, cancel, mass cancel, status) first passes its session's
+   throttle: a token bucket of `max_msgs_per_s` tokens refilled continuously, so a burst
+   of up to the limit passes and then one message per 1/limit s. Over the limit it is
+   answered with a THROTTLE reject on the message's own answer type; the session stays up.
+3. The engine applies the command, asking the RiskEngine (its PreTradeCheck) before an
+   order or replace can add exposure; the resulting events update the risk state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+
+from venue.commands import (
+    AdjustCollateral,
+    CancelOrder,
+    Command,
+    MassCancel,
+    NewOrder,
+    QueryOrder,
+    ReplaceOrder,
+    SetIndexPrice,
+    SetMarkPrice,
+)
+from venue.events import (
+    BookDelta,
+    CancelRejected,
+    CollateralChanged,
+    CommandRejected,
+    Event,
+    ExecReport,
+    IndexPriceSet,
+    MarkPriceSet,
+    MassCancelDone,
+    OrderView,
+)
+from venue.instruments import Instrument
+from venue.limits import RiskConfig, scope_problem, typed, value_problem
+from venue.matching import MatchingEngine
+from venue.operator import KillScope, KillSwitch, KillSwitchSet, LimitSet, QueryRisk, RiskReport, SetLimit
+from venue.rejects import RejectReason
+from venue.risk import RiskEngine, money
+from venue.types import ExecType, OrdStatus, OrdType, StpScope, TradingPhase
+
+_TOKEN = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
+_CLIENT = (NewOrder, CancelOrder, ReplaceOrder, MassCancel, QueryOrder)
+
+AnyCommand = Command | KillSwitch | SetLimit | QueryRisk
+
+
+class VenueCore:
+    """MatchingEngine + RiskEngine behind the sequencer's Core interface."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        accounts: Mapping[str, str],
+        risk: RiskConfig | None = None,
+        *,
+        stp_scope: StpScope = StpScope.ACCOUNT,
+        phase: TradingPhase = TradingPhase.OPEN,
+    ) -> None:
+        insts = list(instruments)
+        self.risk = RiskEngine(insts, accounts, risk or RiskConfig())
+        self.engine = MatchingEngine(insts, accounts, stp_scope=stp_scope, phase=phase, pre_trade=self.risk)
+        self.firms = set(accounts.values())
+        self.buckets: dict[str, list[int]] = {}  # session -> [tokens in token-micros, ts of last refill]
+        self._operator: dict[type, Callable[[int, int, AnyCommand], list[Event]]] = {
+            KillSwitch: self._kill_switch,  # type: ignore[dict-item]
+            SetLimit: self._set_limit,  # type: ignore[dict-item]
+            QueryRisk: self._query_risk,  # type: ignore[dict-item]
+            SetIndexPrice: self._set_index,  # type: ignore[dict-item]
+            SetMarkPrice: self._set_mark,  # type: ignore[dict-item]
+            AdjustCollateral: self._adjust_collateral,  # type: ignore[dict-item]
+        }
+
+    # ------------------------------------------------------------------ the Core interface
+
+    def apply(self, seq: int, ts: int, cmd: AnyCommand) -> list[Event]:
+        handler = self._operator.get(type(cmd))
+        if handler is not None:
+            return handler(seq, ts, cmd)
+        if type(cmd) in _CLIENT:
+            rate = self.risk.limits.throttle(cmd.firm)  # type: ignore[union-attr]
+            if rate is not None and not self._take(cmd.session, rate, ts):  # type: ignore[union-attr]
+                return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
+        events = self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
+        self.risk.on_events(events)
+        return events
+
+    def next_expiry(self) -> int | None:
+        return self.engine.next_expiry()
+
+    def drain_book_deltas(self, seq: int, ts: int) -> list[BookDelta]:
+        return self.engine.drain_book_deltas(seq, ts)
+
+    def validate(self) -> None:
+        """Every invariant of the engine, and the risk state against it."""
+        self.engine.validate()
+        self.risk.validate(self.engine.orders, self.engine.positions)
+
+    # ------------------------------------------------------------------ throttle
+
+    def _take(self, session: str, rate: int, ts: int) -> bool:
+        """Take one token from the session's bucket (capacity: one second's worth)."""
+        cap = rate * _TOKEN
+        b = self.buckets.get(session)
+        if b is None:
+            b = self.buckets[session] = [cap, ts]
+        tokens = b[0] + (ts - b[1]) * rate
+        b[0], b[1] = (tokens if tokens < cap else cap), ts
+        if b[0] < _TOKEN:
+            return False
+        b[0] -= _TOKEN
+        return True
+
+    def _throttled(self, seq: int, ts: int, cmd: NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder, rate: int) -> Event:
+        self.risk.tallies["throttle"] += 1
+        reason, text = RejectReason.THROTTLE, f"risk: throttle {rate:,} messages/s exceeded on session {cmd.session}"
+        engine = self.engine
+        if isinstance(cmd, (CancelOrder, ReplaceOrder)):
+            order = engine.by_cl_ord_id.get((cmd.firm, cmd.orig_cl_ord_id)) if cmd.orig_cl_ord_id is not None else engine.orders.get(cmd.order_id or 0)
+            status = order.status if order is not None else OrdStatus.REJECTED
+            oid = order.order_id if order is not None else None
+            return CancelRejected(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.orig_cl_ord_id, oid, isinstance(cmd, ReplaceOrder), status, reason, text)
+        if isinstance(cmd, MassCancel):
+            return MassCancelDone(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, reason, text)
+        eid = engine.next_exec_id
+        engine.next_exec_id = eid + 1
+        if isinstance(cmd, NewOrder):
+            view = OrderView(0, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd)
+            return ExecReport(seq, ts, eid, ExecType.REJECTED, OrdStatus.REJECTED, view, 0, 0, 0, reason, text)
+        entry = NewOrder(session=cmd.session, firm=cmd.firm, account="", cl_ord_id=cmd.cl_ord_id or "", symbol=cmd.symbol, side=cmd.side, ord_type=OrdType.LIMIT, qty=0)
+        view = OrderView(cmd.order_id or 0, cmd.cl_ord_id or "", None, 0, None, None, OrdType.LIMIT, entry)
+        return ExecReport(seq, ts, eid, ExecType.ORDER_STATUS, OrdStatus.REJECTED, view, 0, 0, 0, reason, text)
+
+    # ------------------------------------------------------------------ operator commands
+
+    def _kill_switch(self, seq: int, ts: int, cmd: KillSwitch) -> list[Event]:
+        risk = self.risk
+        if cmd.scope is KillScope.VENUE:
+            if cmd.target:
+                return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, "a venue-wide kill switch takes no target")
+            on = risk.venue_killed
+        elif cmd.scope is KillScope.FIRM:
+            if cmd.target not in self.firms:
+                return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown firm {cmd.target!r}")
+            on = cmd.target in risk.killed_firms
+        else:
+            if cmd.target not in risk.accounts:
+                return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.target!r}")
+            on = cmd.target in risk.killed_accounts
+        what = "venue-wide" if cmd.scope is KillScope.VENUE else f"for {cmd.scope.value} {cmd.target}"
+        if on == cmd.engaged:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"kill switch {what} is already {'engaged' if on else 'released'}")
+        events: list[Event] = []
+        if cmd.scope is KillScope.VENUE:
+            risk.venue_killed = cmd.engaged
+        else:
+            names = risk.killed_firms if cmd.scope is KillScope.FIRM else risk.killed_accounts
+            (names.add if cmd.engaged else names.discard)(cmd.target)
+        if cmd.engaged:
+            scope, target = cmd.scope, cmd.target
+            events = self.engine.cancel_where(
+                seq, ts,
+                lambda o: scope is KillScope.VENUE or (o.view.entry.firm if scope is KillScope.FIRM else o.view.entry.account) == target,
+                OrdStatus.CANCELED, f"kill switch engaged {what}")
+            risk.on_events(events)
+        events.append(KillSwitchSet(seq, ts, cmd.scope, cmd.target, cmd.engaged, len(events), cmd.reason))
+        return events
+
+    def _set_limit(self, seq: int, ts: int, cmd: SetLimit) -> list[Event]:
+        risk = self.risk
+        key = (cmd.firm, cmd.account, cmd.symbol)
+        problem = scope_problem(key, self.firms, set(risk.accounts), set(risk.instruments)) or value_problem(key, cmd.name, cmd.value)
+        if problem is not None:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, problem)
+        previous = risk.limits.get(key, cmd.name)
+        if cmd.value is None and previous is None:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"{cmd.name} is not set on that rule")
+        risk.limits.set(key, cmd.name, typed(cmd.name, cmd.value))
+        prev = None if previous is None else Decimal(previous)
+        return [LimitSet(seq, ts, cmd.firm, cmd.account, cmd.symbol, cmd.name, cmd.value, prev)]
+
+    def _query_risk(self, seq: int, ts: int, cmd: QueryRisk) -> list[Event]:
+        risk = self.risk
+        tallies = tuple(risk.tallies.items())
+        if not cmd.account:
+            return [RiskReport(seq, ts, "", tallies, ())]
+        if cmd.account not in risk.accounts:
+            return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account!r}")
+        a = cmd.account
+        coll, im = risk.collateral.get(a, Decimal(0)), risk.margin(a)
+        rows = [
+            ("collateral", f"{money(coll)} {risk.currency}"),
+            ("initial_margin", f"{money(im)} {risk.currency}"),
+            ("available", f"{money(coll - im)} {risk.currency}"),
+            ("open_orders", str(risk.open_orders.get(a, 0))),
+            ("killed", "yes" if risk.killed(risk.accounts[a], a) else "no"),
+        ]
+        for sym, e in sorted(risk.exposure.get(a, {}).items()):
+            if e.pos or e.buy_qty or e.sell_qty:
+                rows.append((sym, f"position {e.pos:,} open buy {e.buy_qty:,} open sell {e.sell_qty:,}"))
+        return [RiskReport(seq, ts, a, tallies, tuple(rows))]
+
+    def _set_index(self, seq: int, ts: int, cmd: SetIndexPrice) -> list[Event]:
+        if not any(i.underlying == cmd.underlying for i in self.risk.instruments.values()):
+            return _refused(seq, ts, cmd, RejectReason.UNKNOWN_SYMBOL, f"no instrument tracks index {cmd.underlying!r}")
+        if not (cmd.price.is_finite() and cmd.price > 0):
+            return _refused(seq, ts, cmd, RejectReason.INVALID_PRICE, f"index price must be positive, got {cmd.price}")
+        self.risk.set_index(cmd.underlying, cmd.price)
+        return [IndexPriceSet(seq, ts, cmd.underlying, cmd.price)]
+
+    def _set_mark(self, seq: int, ts: int, cmd: SetMarkPrice) -> list[Event]:
+        if cmd.symbol not in self.risk.instruments:
+            return _refused(seq, ts, cmd, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}")
+        if cmd.price <= 0:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_PRICE, f"mark price must be positive, got {cmd.price} ticks")
+        self.risk.set_mark(cmd.symbol, cmd.price)
+        return [MarkPriceSet(seq, ts, cmd.symbol, cmd.price)]
+
+    def _adjust_collateral(self, seq: int, ts: int, cmd: AdjustCollateral) -> list[Event]:
+        risk = self.risk
+        if cmd.account not in risk.accounts:
+            return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account!r}")
+        if cmd.currency != risk.currency:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"collateral is held in {risk.currency}, not {cmd.currency}")
+        if not cmd.amount.is_finite() or cmd.amount == 0:
+            return _refused(seq, ts, cmd, RejectReason.INVALID_QTY, f"amount must be a non-zero number, got {cmd.amount}")
+        balance = risk.collateral.get(cmd.account, Decimal(0)) + cmd.amount
+        if cmd.amount < 0:
+            im = risk.margin(cmd.account)
+            if balance < im or balance < 0:
+                return _refused(seq, ts, cmd, RejectReason.RISK_LIMIT,
+                                f"risk: credit: withdrawal would leave collateral {money(balance)} < initial margin {money(im)} {risk.currency}")
+        risk.collateral[cmd.account] = balance
+        return [CollateralChanged(seq, ts, cmd.account, cmd.amount, cmd.currency, balance, cmd.reference)]
+
+
+def _refused(seq: int, ts: int, cmd: object, reason: RejectReason, text: str) -> list[Event]:
+    return [CommandRejected(seq, ts, repr(cmd), reason, text)]
