@@ -299,7 +299,12 @@ class MatchingEngine:
             if tif is TIF_FOK and self._fillable(book, order) < order.leaves:
                 self._end(seq, ts, book, order, events, S_CANCELED, "FOK: not fully fillable")
                 return
-            if _crosses(book, order.side, order.price):
+            price = order.price
+            if order.side is _BUY:
+                crosses = book.best_ask is not None and (price is None or price >= book.best_ask)
+            else:
+                crosses = book.best_bid is not None and (price is None or price <= book.best_bid)
+            if crosses:
                 self._match(seq, ts, book, order, events)
                 if order.status is S_CANCELED or order.leaves == 0:
                     return
@@ -730,6 +735,12 @@ def _check_terms(ts: int, cmd: NewOrder) -> Refusal | None:
     if cmd.qty <= 0:
         return RejectReason.INVALID_QTY, f"quantity {cmd.qty} must be positive"
     t = cmd.ord_type
+    if t is OT_LIMIT and cmd.expire_time is None and cmd.display_qty is None and not cmd.post_only and cmd.tif is not TIF_GTD:
+        if cmd.price is None or cmd.price <= 0:  # the plain limit order: most of the flow
+            return RejectReason.INVALID_PRICE, "LIMIT order needs a positive price"
+        if cmd.stop_px is not None:
+            return RejectReason.INVALID_ORDER, "LIMIT order takes no stop price"
+        return None
     if t in _LIMIT_TYPES:
         if cmd.price is None or cmd.price <= 0:
             return RejectReason.INVALID_PRICE, f"{t.name} order needs a positive price"
