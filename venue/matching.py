@@ -400,13 +400,15 @@ class MatchingEngine:
             if limit is not None and (price > limit if buy else price < limit):
                 break
             o = (book.asks if buy else book.bids)[price].head
+            hidden = 0  # iceberg reserve on this level: it replenishes behind any own order here
             while o is not None:
                 if o.stp_key == taker.stp_key:
                     if mode is not STP_CANCEL_RESTING:
-                        return got
+                        return got - hidden
                 else:
                     got += o.leaves
-                    if got >= need:
+                    hidden += o.leaves - o.visible
+                    if got - hidden >= need:
                         return got
                 o = o.next
         return got
