@@ -436,7 +436,9 @@ class MatchingEngine:
         for key, orders in list(self.reduce_only.items()):
             pos = self.positions.get(key, 0)
             for order in list(orders.values()):
-                if pos * order.side.sign >= 0 or order.leaves > abs(pos):
+                if order.status is S_FILLED:  # filled as a maker: already off the book, only unindex it
+                    self._remove_live(self.books[key[1]], order)
+                elif pos * order.side.sign >= 0 or order.leaves > abs(pos):
                     book = self.books[key[1]]
                     self._remove_live(book, order)
                     self._end(seq, ts, book, order, events, S_CANCELED, f"reduce-only: position now {pos}")
