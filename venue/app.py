@@ -17,7 +17,11 @@ import os
 import signal
 from dataclasses import dataclass, field
 
+from venue import admin_commands  # noqa: F401  (registers the operator commands)
+from venue.admin import AdminServer
+from venue.commands import AdjustCollateral
 from venue.config import VenueConfig
+from venue.core import VenueCore
 from venue.matching import MatchingEngine
 from venue.sequencer import Sequencer
 
@@ -31,21 +35,30 @@ class Venue:
     """The running venue's parts, in the order they start."""
 
     cfg: VenueConfig
+    core: VenueCore  # risk and operator controls around the matching engine
     engine: MatchingEngine
     sequencer: Sequencer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    admin: AdminServer | None = None
 
     @classmethod
     def build(cls, cfg: VenueConfig) -> Venue:
-        engine = MatchingEngine(cfg.instruments, cfg.accounts(), stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
-        return cls(cfg=cfg, engine=engine, sequencer=Sequencer(engine))
+        core = VenueCore(cfg.instruments, cfg.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
+        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=Sequencer(core))
 
     async def start(self) -> None:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)
         self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
+        if self.sequencer.next_seq == 1:  # a venue's first start: deposit the config's opening collateral
+            for account, amount in self.cfg.risk.collateral.items():
+                await self.sequencer.call(AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)"))
+        self.admin = AdminServer(self, self.cfg.var_path())
+        await self.admin.start()
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
 
     async def stop(self) -> None:
+        if self.admin is not None:
+            await asyncio.wait_for(self.admin.close(), STEP_TIMEOUT_S)
         self.sequencer.stop()
         await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), STEP_TIMEOUT_S)
         log.info("venue %s stopped", self.cfg.venue.name)

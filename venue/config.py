@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from venue.instruments import Instrument
+from venue.limits import RiskConfig, config_problems
 from venue.types import InstrumentKind, StpMode, StpScope, TimeInForce, TradingPhase
 
 T = TypeVar("T")
@@ -210,6 +211,7 @@ class VenueConfig:
     instruments: list[Instrument]
     firms: list[FirmConfig]
     clearing_members: list[ClearingMemberConfig] = field(default_factory=list)
+    risk: RiskConfig = field(default_factory=RiskConfig)  # pre-trade limits and opening collateral (venue/limits.py)
     source: str = ""  # the file it came from
 
     def var_path(self) -> Path:
@@ -269,3 +271,5 @@ def _check_references(cfg: VenueConfig, where: str) -> None:
         for a in m.accounts:
             if a not in owner:
                 raise ConfigError(f"{where}: clearing_members[{i}].accounts: unknown account {a}")
+    for key, problem in config_problems(cfg.risk, firm_ids, set(owner), {i.symbol: i.quote_currency for i in cfg.instruments}):
+        raise ConfigError(f"{where}: risk.{key}: {problem}")

@@ -212,3 +212,26 @@ def underlying_scales(instruments: list[Instrument]) -> tuple[dict[str, int], di
     per_lot = {i.symbol: int((i.lot_size * i.multiplier).scaleb(exp[i.underlying])) for i in instruments}
     scale = {i.symbol: 10 ** exp[i.underlying] for i in instruments}
     return per_lot, scale
+
+
+def config_problems(cfg: RiskConfig, firms: set[str], accounts: set[str], quote_currency: dict[str, str]) -> list[tuple[str, str]]:
+    """(dotted key under `risk`, what is wrong) for every problem in the config's section."""
+    out: list[tuple[str, str]] = []
+    for i, rule in enumerate(cfg.limits):
+        key = rule_key(rule)
+        problem = scope_problem(key, firms, accounts, set(quote_currency))
+        if problem is not None:
+            out.append((f"limits[{i}]", problem))
+        for name, value in rule_values(rule).items():
+            problem = value_problem(key, name, value)
+            if problem is not None:
+                out.append((f"limits[{i}].{name}", problem))
+    for account, amount in cfg.collateral.items():
+        if account not in accounts:
+            out.append((f"collateral.{account}", f"unknown account {account}"))
+        elif not amount > 0:
+            out.append((f"collateral.{account}", f"opening collateral must be positive, got {amount}"))
+    for symbol, ccy in quote_currency.items():
+        if ccy != cfg.currency:
+            out.append(("currency", f"{symbol} quotes in {ccy}, but collateral is held in {cfg.currency}"))
+    return out
