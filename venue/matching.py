@@ -119,6 +119,7 @@ _LIMIT_TYPES = (OT_LIMIT, OT_STOP_LIMIT)
 _STOP_TYPES = (OT_STOP, OT_STOP_LIMIT)
 _RESTING_TIFS = (TIF_DAY, TIF_GTC, TIF_GTD)
 _DONE = (S_FILLED, S_CANCELED, S_EXPIRED, S_REJECTED)
+_DONE_WORD = {S_FILLED: "filled", S_CANCELED: "canceled", S_EXPIRED: "expired", S_REJECTED: "rejected"}
 _ENTRY_REFUSED = {
     PH_HALTED: (RejectReason.PHASE_HALTED, "halted"),
     PH_CLOSED: (RejectReason.PHASE_CLOSED, "closed"),
@@ -417,6 +418,8 @@ class MatchingEngine:
         """Trigger stops the last trade price has reached (which may trade and trigger
         more), then cancel resting reduce-only orders that fills made position-increasing."""
         while book.phase is PH_OPEN:
+            if self.reduce_only:  # before a stop triggers: a reduce-only stop may no longer reduce
+                self._trim_reduce_only(seq, ts, events)
             last = book.last_px
             if book.buy_stops and book.buy_stops[0][0] <= last:
                 oid = book.buy_stops.pop(0)[1]
@@ -424,7 +427,8 @@ class MatchingEngine:
                 oid = book.sell_stops.pop(0)[1]
             else:
                 break
-            order = self.orders.pop(oid)
+            order = self.orders[oid]
+            self._remove_live(book, order)  # out of the live and reduce-only indexes while it trades
             eid = self.next_exec_id
             self.next_exec_id = eid + 1
             events.append(ExecReport(seq, ts, eid, X_TRIGGERED, order.status, order.view, order.leaves, order.cum, order.cost, None, f"stop triggered at {last}"))
@@ -455,6 +459,8 @@ class MatchingEngine:
         if entry.tif is TIF_GTD:
             assert entry.expire_time is not None
             heapq.heappush(self.gtd, (entry.expire_time, order.order_id))
+        if entry.reduce_only:
+            self.reduce_only.setdefault((entry.account, entry.symbol), {})[order.order_id] = order
 
     # ------------------------------------------------------------------ ending orders
 
@@ -512,7 +518,7 @@ class MatchingEngine:
         else:
             return None, (RejectReason.MISSING_FIELD, "OrigClOrdID or OrderID required")
         if order.status in _DONE:
-            return order, (RejectReason.ORDER_DONE, f"order {order.order_id} is already {order.status.name.lower()}")
+            return order, (RejectReason.ORDER_DONE, f"order {order.order_id} is already {_DONE_WORD[order.status]}")
         return order, None
 
     def _cancel_rejected(self, seq: int, ts: int, cmd: CancelOrder | ReplaceOrder, order: Order | None, refusal: Refusal) -> list[Event]:
@@ -530,7 +536,8 @@ class MatchingEngine:
         book = self.books[order.view.entry.symbol]
         self._remove_live(book, order)
         self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
-        view = order.view._replace(cl_ord_id=cmd.cl_ord_id, orig_cl_ord_id=order.view.cl_ord_id)
+        v = order.view
+        view = OrderView(v.order_id, cmd.cl_ord_id, v.cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type, v.entry)
         events: list[Event] = []
         self._end(seq, ts, book, order, events, S_CANCELED, "", view)
         return events
@@ -783,7 +790,7 @@ def _equilibrium(book: Book) -> int | None:
     if book.best_bid is None or book.best_ask is None or book.best_bid < book.best_ask:
         return None
     lo, hi = book.best_ask, book.best_bid
-    candidates = sorted({p for p in book.bid_prices if p >= lo} | {p for p in book.ask_prices if p <= hi})
+    candidates = sorted({p for p, lv in book.bids.items() if p >= lo and lv.count} | {p for p, lv in book.asks.items() if p <= hi and lv.count})
     best: tuple[int, int, int, int] | None = None
     for p in candidates:
         demand = sum(sum(o.leaves for o in lv.orders()) for q, lv in book.bids.items() if q >= p)
