@@ -1,0 +1,148 @@
+"""The journal file: group commit, read back, torn tails cut, corruption refused."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from journal_streams import stream
+from venue.journal import FsyncPolicy, Journal, JournalConfig, JournalError, JournalReader, segment_paths
+
+
+def write(directory: Path, n: int, *, batch: int = 50, seed: int = 1, config: JournalConfig = JournalConfig()) -> list[tuple[int, int, object]]:
+    j = Journal.open(directory, config)
+    recs = list(stream(seed, n, operator=True))
+    for i in range(0, n, batch):
+        for seq, ts, cmd in recs[i:i + batch]:
+            j.append(seq, ts, cmd)
+        j.flush()
+    j.close()
+    return recs  # type: ignore[return-value]
+
+
+def read(directory: Path, from_seq: int = 1) -> list[tuple[int, int, object]]:
+    return [tuple(r) for r in JournalReader(directory).records(from_seq)]  # type: ignore[misc]
+
+
+def last_segment(directory: Path) -> Path:
+    return segment_paths(directory)[-1][1]
+
+
+def test_round_trip_with_one_write_and_one_fsync_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncs: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+    j = Journal.open(tmp_path)
+    recs = list(stream(1, 120, operator=True))
+    for seq, ts, cmd in recs[:100]:
+        j.append(seq, ts, cmd)
+    j.flush()
+    for seq, ts, cmd in recs[100:]:
+        j.append(seq, ts, cmd)
+    j.flush()
+    j.flush()  # nothing queued: no write, no fsync
+    assert (j.flushes, j.records_written, len(syncs)) == (2, 120, 2)
+    j.close()
+    assert read(tmp_path) == recs
+
+
+def test_fsync_never_writes_without_syncing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "fdatasync", lambda fd: pytest.fail("fsync under FsyncPolicy.NEVER"))
+    recs = write(tmp_path, 200, config=JournalConfig(fsync=FsyncPolicy.NEVER))
+    assert read(tmp_path) == recs
+
+
+def test_reopen_continues_the_sequence(tmp_path: Path) -> None:
+    recs = write(tmp_path, 100)
+    j = Journal.open(tmp_path)
+    assert (j.last_seq, j.last_ts) == (100, recs[-1][1])
+    with pytest.raises(JournalError, match="consecutive"):
+        j.append(102, recs[-1][1], recs[0][2])  # type: ignore[arg-type]
+    j.append(101, recs[-1][1] + 1, recs[0][2])  # type: ignore[arg-type]
+    j.close()
+    assert [r[0] for r in read(tmp_path)] == list(range(1, 102))
+
+
+def test_segments_roll_and_read_from_the_middle(tmp_path: Path) -> None:
+    recs = write(tmp_path, 2000, config=JournalConfig(segment_bytes=8192))
+    assert len(segment_paths(tmp_path)) > 5
+    assert read(tmp_path) == recs
+    assert read(tmp_path, 1234) == recs[1233:]
+    j = Journal.open(tmp_path, JournalConfig(segment_bytes=8192))
+    assert j.last_seq == 2000
+
+
+@pytest.mark.parametrize("cut", [1, 7, 20, 60])
+def test_torn_tail_is_reported_and_cut(tmp_path: Path, cut: int, caplog: pytest.LogCaptureFixture) -> None:
+    recs = write(tmp_path, 300)
+    seg = last_segment(tmp_path)
+    size = seg.stat().st_size
+    os.truncate(seg, size - cut)  # the last record (or two) loses its end
+    with caplog.at_level(logging.WARNING):
+        j = Journal.open(tmp_path)
+    assert "torn tail" in caplog.text
+    kept = j.last_seq
+    assert 297 <= kept < 300 and seg.stat().st_size < size - cut
+    assert read(tmp_path) == recs[:kept]
+    for seq, ts, cmd in recs[kept:]:
+        j.append(seq, ts, cmd)  # type: ignore[arg-type]
+    j.close()
+    assert read(tmp_path) == recs
+
+
+def test_garbled_last_record_is_cut(tmp_path: Path) -> None:
+    recs = write(tmp_path, 300)
+    seg = last_segment(tmp_path)
+    data = bytearray(seg.read_bytes())
+    data[-3] ^= 0xFF  # checksum of the last record fails
+    seg.write_bytes(bytes(data))
+    j = Journal.open(tmp_path)
+    assert j.last_seq == 299 and read(tmp_path) == recs[:299]
+
+
+def test_reader_does_not_use_a_torn_tail_or_repair_it(tmp_path: Path) -> None:
+    recs = write(tmp_path, 50)
+    seg = last_segment(tmp_path)
+    with open(seg, "ab") as f:
+        f.write(b"\x40\x00\x00\x00garbage")
+    assert read(tmp_path) == recs
+    assert seg.read_bytes().endswith(b"garbage")
+
+
+def test_corruption_inside_the_journal_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, 300)
+    seg = last_segment(tmp_path)
+    data = bytearray(seg.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # some record in the middle; whole records follow it
+    seg.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match="corruption inside the journal"):
+        Journal.open(tmp_path)
+    with pytest.raises(JournalError, match="offset"):
+        read(tmp_path)
+    assert seg.read_bytes() == bytes(data)  # nothing was cut
+
+
+def test_corruption_in_an_earlier_segment_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, 1000, config=JournalConfig(segment_bytes=8192))
+    first = segment_paths(tmp_path)[0][1]
+    data = bytearray(first.read_bytes())
+    data[-5] ^= 0xFF
+    first.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match="record checksum fails"):
+        read(tmp_path)
+
+
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
+    (tmp_path / f"{1:020d}.jnl").write_bytes(b"hello, this is not a journal")
+    with pytest.raises(JournalError, match="bad magic"):
+        Journal.open(tmp_path)
+
+
+def test_empty_directory_starts_at_seq_one(tmp_path: Path) -> None:
+    j = Journal.open(tmp_path / "new")
+    assert (j.last_seq, j.last_ts) == (0, 0)
+    j.close()
+    assert segment_paths(tmp_path / "new") == []

@@ -1,0 +1,145 @@
+"""Startup recovery and periodic snapshots: the journal's two jobs outside the sequencer.
+
+Recovery (`recover`, at startup, before any acceptor listens):
+    1. open the journal for appending: a torn tail is reported and cut (venue/journal.py)
+    2. restore the newest usable snapshot at or before the journal's end into a fresh core;
+       its seq's journal record must carry the snapshot's ts (else the snapshot belongs to
+       another journal and is not used)
+    3. replay the records after it through core.apply, exactly as the sequencer applied them
+    4. hand back the journal, the core and where the sequencer resumes (next seq, last ts)
+A snapshot that fails any check is skipped for an older one, then for a full replay from a
+freshly built core: snapshots only save time, the journal decides.
+
+Snapshots (`Snapshotter`, a sequencer subscriber): after a batch that takes the sequence
+`every` commands past the last snapshot, capture the state on the loop thread (the batch
+is durable and applied, the next not started) and write the file in a worker thread. One
+write at a time; a failed write is logged and the venue goes on (the journal has it all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from venue.events import Event
+from venue.journal import Journal, JournalConfig, JournalReader, Record
+from venue.sequencer import Core, Sequencer
+from venue.snapshot import Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, write
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Recovered:
+    journal: Journal
+    core: Core
+    next_seq: int
+    last_ts: int
+    snapshot: Path | None  # the snapshot restored, if any
+    replayed: int  # journal records applied after it
+    seconds: float
+
+
+def replay(core: Core, records: Iterable[Record], *, to_seq: int | None = None, to_ts: int | None = None) -> tuple[int, int, int]:
+    """Apply records in order (up to a seq or a time, inclusive); return (count, last seq, last ts)."""
+    n, seq, ts = 0, 0, 0
+    apply = core.apply
+    for rec in records:
+        if (to_seq is not None and rec.seq > to_seq) or (to_ts is not None and rec.ts > to_ts):
+            break
+        apply(rec.seq, rec.ts, rec.cmd)
+        n, seq, ts = n + 1, rec.seq, rec.ts
+    core.drain_book_deltas(seq, ts)  # market data restarts from full books, not from deltas
+    return n, seq, ts
+
+
+def recover(build_core: Callable[[], Core], journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig = JournalConfig()) -> Recovered:
+    """Rebuild the core from the newest usable snapshot and the journal after it."""
+    t0 = time.perf_counter()
+    journal = Journal.open(journal_dir, journal_config)
+    end = journal.last_seq
+    reader = JournalReader(journal_dir)
+    for snap in load_latest(snapshot_dir, end):
+        core = build_core()
+        try:
+            restore(core, snap)
+            n = _replay_after(core, reader, snap)
+        except SnapshotError as exc:
+            log.warning("not using snapshot: %s", exc)
+            continue
+        return _done(journal, core, end, snap.path, n, t0)
+    core = build_core()
+    n = replay(core, reader.records(1))[0]
+    return _done(journal, core, end, None, n, t0)
+
+
+def _replay_after(core: Core, reader: JournalReader, snap: Loaded) -> int:
+    records = reader.records(snap.seq)
+    first = next(records, None)
+    if first is None or first.seq != snap.seq or first.ts != snap.ts:
+        found = "no record" if first is None else f"seq {first.seq} ts {first.ts}"
+        raise SnapshotError(f"{snap.path}: taken at seq {snap.seq} ts {snap.ts}, the journal has {found} there")
+    return replay(core, records)[0]
+
+
+def _done(journal: Journal, core: Core, end: int, snap: Path | None, n: int, t0: float) -> Recovered:
+    took = time.perf_counter() - t0
+    log.info("recovered to seq %d: snapshot %s + %d journal records in %.2f s", end, snap.name if snap else "none", n, took)
+    return Recovered(journal, core, end + 1, journal.last_ts, snap, n, took)
+
+
+class Snapshotter:
+    """Sequencer subscriber that writes a snapshot every `config.every` commands."""
+
+    def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig) -> None:
+        self.sequencer = sequencer
+        self.dir = directory
+        self.config = config
+        self.last_seq = sequencer.next_seq - 1
+        self.written: list[Path] = []
+        self._writing: asyncio.Future[Path] | None = None
+        self._broken = False
+
+    def __call__(self, events: Sequence[Event]) -> None:
+        seq = self.sequencer.next_seq - 1
+        if self._broken or not self.config.every or seq - self.last_seq < self.config.every:
+            return
+        if self._writing is not None and not self._writing.done():
+            return  # the previous one is still being written: try after the next batch
+        try:
+            snap = capture(self.sequencer.core, seq, self.sequencer.last_ts)
+        except SnapshotError:
+            log.exception("cannot snapshot this core; the venue goes on without snapshots")
+            self._broken = True
+            return
+        self.last_seq = seq
+        self._writing = asyncio.get_running_loop().run_in_executor(None, write, self.dir, snap, self.config.keep)
+        self._writing.add_done_callback(self._written)
+
+    def _written(self, fut: asyncio.Future[Path]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("snapshot write failed: %r", exc)
+        else:
+            self.written.append(fut.result())
+            log.info("snapshot %s written", fut.result().name)
+
+    async def close(self, final: bool = True) -> None:
+        """Wait for a write in progress; then, if asked and there is news, snapshot the
+        stopped sequencer's state so the next start replays nothing."""
+        if self._writing is not None:
+            await asyncio.wait([self._writing])
+        seq = self.sequencer.next_seq - 1
+        if final and not self._broken and seq > self.last_seq:
+            try:
+                snap = capture(self.sequencer.core, seq, self.sequencer.last_ts)
+                self.written.append(await asyncio.get_running_loop().run_in_executor(None, write, self.dir, snap, self.config.keep))
+                self.last_seq = seq
+            except (SnapshotError, OSError) as exc:
+                log.error("final snapshot failed: %r", exc)

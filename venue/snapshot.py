@@ -1,0 +1,331 @@
+"""Snapshots of the core's state, so a restart replays only the journal's tail.
+
+A snapshot at seq S is the state after applying journal records 1..S. Restoring it into
+a freshly built core and replaying records S+1.. reaches exactly the state a full replay
+reaches (tests/unit/test_snapshot.py proves it on random streams): books with every
+level's orders in priority order, parked stops, order states (done orders too, which
+status requests and duplicate-ClOrdID checks need), the live-order index in its
+insertion order (mass cancels report in that order), positions, reduce-only sets, the
+GTD heap (live entries), phases, last prices, accounts and the id counters.
+
+Taking one has two halves, so the sequencer is paused only for the first:
+  `capture(core, seq, ts)`   on the loop thread, at a batch boundary (a sequencer
+                             subscriber): copies the mutable fields of every order and
+                             book into tuples; views and NewOrders are immutable, shared.
+  `write(directory, snap)`   in a worker thread: encodes, writes `<seq>.snap.tmp`,
+                             fsyncs, renames to `<seq>.snap`, fsyncs the directory,
+                             keeps the newest `keep`.
+The linked-list Order graph is never pickled (its depth would blow the recursion limit):
+orders go out as flat tuples, book levels as lists of order ids in priority order, and
+restore rebuilds the links with Book.add.
+
+File: magic `VSNP`, u16 version, u64 seq, i64 ts, u64 body length, u32 crc32(body), then
+the body: a pickle of plain data only (tuples, lists, dicts, str, int, bytes, None, bool,
+Decimal). Orders' NewOrders ride in it as journal-codec bytes with the codec schema
+beside them, so the file does not depend on class layouts. The writer refuses anything
+else, and the reader unpickles with a loader that can build nothing but Decimal.
+
+State holders. Anything else with state (the risk engine, a wrapping VenueCore) takes
+part by defining a pair of methods, found on the core object, on its attributes, and on
+the engine's `pre_trade` (each object once, named by where it was found):
+
+    snapshot_state() -> plain data
+        called on the loop thread at a batch boundary; must return a value built from the
+        types above that shares no mutable container with live state (it is encoded in
+        another thread while the venue goes on)
+    restore_state(state) -> None
+        called on a freshly built holder after the engine is restored, before the replay
+
+Loading tries the newest snapshot first and falls back to older ones (then to a full
+replay) when one fails its checksum or does not fit this code; the journal is the truth
+and a snapshot only a shortcut. Known limitation: instruments must be the same set as
+when the snapshot was taken (a new listing needs a journal command that builds its book).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import pickle
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from venue.book import Order
+from venue.events import OrderView
+from venue.journal_codec import CodecError, Decoder, codec
+from venue.matching import MatchingEngine
+from venue.types import OrdStatus, OrdType, TradingPhase
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"VSNP"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<4sHQqQI")
+_NAME = re.compile(r"^(\d{20})\.snap$")
+
+# Every attribute of MatchingEngine, and whether a snapshot carries it. A new attribute
+# the engine grows makes capture() refuse (and the snapshot unit tests fail) until it is
+# placed here, rather than being silently lost across a restart.
+ENGINE_FIELDS = {
+    "books": True, "accounts": True, "orders": True, "by_cl_ord_id": True, "positions": True,
+    "reduce_only": True, "gtd": True, "next_order_id": True, "next_exec_id": True, "next_trade_id": True,
+    "stp_scope": False,  # configuration, from the config file
+    "pre_trade": False,  # a state holder of its own, if it has state
+    "_dispatch": False,  # bound methods
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotConfig:
+    dir: str = "snapshots"  # relative to the venue's var_dir, or absolute
+    every: int = 100_000  # commands between snapshots; 0: never
+    keep: int = 2  # snapshots kept on disk
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.keep < 1:
+            raise ValueError("every must be >= 0 and keep >= 1")
+
+
+class SnapshotError(Exception):
+    """A snapshot cannot be taken or used (the message says which and why)."""
+
+
+class StateHolder(Protocol):
+    def snapshot_state(self) -> Any: ...
+
+    def restore_state(self, state: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A consistent copy of the state at `seq`, still holding live immutable objects."""
+
+    seq: int
+    ts: int
+    engine: tuple[Any, ...]
+    holders: dict[str, Any]
+
+
+def find_engine(core: object) -> MatchingEngine:
+    """The MatchingEngine in `core`: the core itself, or one of its attributes."""
+    if isinstance(core, MatchingEngine):
+        return core
+    for value in vars(core).values() if hasattr(core, "__dict__") else ():
+        if isinstance(value, MatchingEngine):
+            return value
+    raise SnapshotError(f"{type(core).__name__} holds no MatchingEngine to snapshot")
+
+
+def holders(core: object) -> list[tuple[str, StateHolder]]:
+    """The state holders of `core`, in a fixed order, each object once."""
+    engine = find_engine(core)
+    found: list[tuple[str, Any]] = [("core", core)]
+    if hasattr(core, "__dict__"):
+        found += [(f"core.{name}", v) for name, v in sorted(vars(core).items())]
+    found.append(("engine.pre_trade", engine.pre_trade))
+    out, seen = [], set()
+    for name, obj in found:
+        if obj is not None and id(obj) not in seen and callable(getattr(obj, "snapshot_state", None)) and callable(getattr(obj, "restore_state", None)):
+            seen.add(id(obj))
+            out.append((name, obj))
+    return out
+
+
+def capture(core: object, seq: int, ts: int) -> Captured:
+    """Copy the state (loop thread, batch boundary). Cost: a tuple per order ever accepted."""
+    e = find_engine(core)
+    unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS))
+    if unknown:
+        raise SnapshotError(f"MatchingEngine has state snapshot.py does not carry: {', '.join(unknown)}")
+    table = {o.order_id: o for o in e.by_cl_ord_id.values()}
+    table.update(e.orders)
+    orders = [(o.view, o.price, o.leaves, o.cum, o.cost, o.visible, o.display, o.status.name, o.stp_key) for o in table.values()]
+    books = [
+        (
+            b.symbol, b.phase.name, b.last_px,
+            [(p, [o.order_id for o in b.bids[p].orders()]) for p in b.bid_prices],
+            [(p, [o.order_id for o in b.asks[p].orders()]) for p in b.ask_prices],
+            list(b.buy_stops), list(b.sell_stops),
+        )
+        for b in e.books.values()
+    ]
+    live_gtd = sorted({g for g in e.gtd if g[1] in e.orders})
+    state = (
+        orders, list(e.orders), [(k, o.order_id) for k, o in e.by_cl_ord_id.items()], list(e.positions.items()),
+        [(k, list(d)) for k, d in e.reduce_only.items()], live_gtd, list(e.accounts.items()), books,
+        e.next_order_id, e.next_exec_id, e.next_trade_id,
+    )
+    return Captured(seq, ts, state, {name: h.snapshot_state() for name, h in holders(core)})
+
+
+class _PlainPickler(pickle.Pickler):
+    """Pickles plain data only: anything else is a holder breaking the contract."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Decimal:
+            return NotImplemented
+        raise SnapshotError(f"snapshot state must be plain data, got {type(obj).__name__}: {obj!r:.80}")
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("decimal", "Decimal"):
+            return Decimal
+        raise SnapshotError(f"snapshot names {module}.{name}: not plain data")
+
+
+def encode(snap: Captured) -> bytes:
+    """The snapshot file's body (worker thread: touches only immutable objects)."""
+    c = codec()
+    enc = c.encode
+    orders, live, by_cl, positions, reduce_only, gtd, accounts, books, noid, neid, ntid = snap.engine
+    flat = [
+        (v.order_id, v.cl_ord_id, v.orig_cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type.name, enc(v.entry), *rest)
+        for v, *rest in orders
+    ]
+    body = {
+        "schema": c.schema(), "orders": flat, "live": live, "by_cl_ord_id": by_cl, "positions": positions,
+        "reduce_only": reduce_only, "gtd": gtd, "accounts": accounts, "books": books,
+        "next_order_id": noid, "next_exec_id": neid, "next_trade_id": ntid, "holders": snap.holders,
+    }
+    out = io.BytesIO()
+    _PlainPickler(out, protocol=5).dump(body)
+    return out.getvalue()
+
+
+def write(directory: Path | str, snap: Captured, keep: int = 2) -> Path:
+    """Write `snap` atomically as `<seq>.snap` and keep only the newest `keep` files."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    body = encode(snap)
+    path = directory / f"{snap.seq:020d}.snap"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, snap.seq, snap.ts, len(body), zlib.crc32(body)))
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for _, old in list(snapshot_paths(directory))[keep:]:
+        old.unlink()
+    return path
+
+
+def snapshot_paths(directory: Path | str) -> Iterator[tuple[int, Path]]:
+    """(seq, path) of the snapshots in `directory`, newest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return iter(())
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return iter(sorted(found, reverse=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    seq: int
+    ts: int
+    body: dict[str, Any]
+    path: Path
+
+
+def load(path: Path) -> Loaded:
+    """Read and check one snapshot file; SnapshotError says what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) < _HEADER.size:
+        raise SnapshotError(f"{path}: too short for a snapshot header")
+    magic, version, seq, ts, length, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SnapshotError(f"{path}: not a snapshot (bad magic)")
+    if version != FORMAT_VERSION:
+        raise SnapshotError(f"{path}: snapshot format {version}, this code reads {FORMAT_VERSION}")
+    body = data[_HEADER.size:]
+    if len(body) != length or zlib.crc32(body) != crc:
+        raise SnapshotError(f"{path}: checksum fails (torn or damaged file)")
+    try:
+        state = _PlainUnpickler(io.BytesIO(body)).load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise SnapshotError(f"{path}: undecodable body: {exc}") from None
+    return Loaded(seq, ts, state, path)
+
+
+def load_latest(directory: Path | str, max_seq: int) -> Iterator[Loaded]:
+    """Usable snapshots at or before `max_seq`, newest first; a bad one is logged and skipped."""
+    for seq, path in snapshot_paths(directory):
+        if seq > max_seq:
+            log.warning("snapshot %s is past the journal's end (seq %d): ignored", path, max_seq)
+            continue
+        try:
+            yield load(path)
+        except SnapshotError as exc:
+            log.warning("snapshot unusable, trying an older one: %s", exc)
+
+
+def restore(core: object, snap: Loaded) -> None:
+    """Load `snap` into a freshly built core (engine first, then the state holders)."""
+    e = find_engine(core)
+    if e.orders or e.by_cl_ord_id or e.next_order_id != 1:
+        raise SnapshotError("restore needs a freshly built core")
+    body = snap.body
+    try:
+        _restore_engine(e, body)
+        e.validate()
+    except (KeyError, ValueError, TypeError, CodecError, AssertionError) as exc:
+        raise SnapshotError(f"{snap.path}: does not fit this core: {exc!r}") from None
+    saved = body["holders"]
+    present = dict(holders(core))
+    if set(saved) != set(present):
+        raise SnapshotError(f"{snap.path}: holds state for {sorted(saved)}, this core has {sorted(present)}")
+    for name, holder in present.items():
+        holder.restore_state(saved[name])
+
+
+def _restore_engine(e: MatchingEngine, body: dict[str, Any]) -> None:
+    dec = Decoder(body["schema"])
+    ord_types, statuses = {m.name: m for m in OrdType}, {m.name: m for m in OrdStatus}
+    objs: dict[int, Order] = {}
+    for oid, cl, orig, qty, vprice, stop, ot, entry_b, price, leaves, cum, cost, visible, display, status, stp_key in body["orders"]:
+        entry = dec.decode(entry_b, 0, len(entry_b))
+        o = Order(OrderView(oid, cl, orig, qty, vprice, stop, ord_types[ot], entry), entry.side, price, leaves, display, stp_key)
+        o.cum, o.cost, o.visible, o.status = cum, cost, visible, statuses[status]
+        objs[oid] = o
+    symbols = [b[0] for b in body["books"]]
+    if sorted(symbols) != sorted(e.books):
+        raise ValueError(f"snapshot books {sorted(symbols)} != configured instruments {sorted(e.books)}")
+    for symbol, phase, last_px, bids, asks, buy_stops, sell_stops in body["books"]:
+        book = e.books[symbol]
+        book.phase, book.last_px = TradingPhase[phase], last_px
+        for _, ids in (*bids, *asks):
+            for oid in ids:
+                book.add(objs[oid])
+        book.buy_stops.update(buy_stops)
+        book.sell_stops.update(sell_stops)
+    e.orders = {oid: objs[oid] for oid in body["live"]}
+    e.by_cl_ord_id = {key: objs[oid] for key, oid in body["by_cl_ord_id"]}
+    e.positions = dict(body["positions"])
+    e.reduce_only = {key: {oid: objs[oid] for oid in ids} for key, ids in body["reduce_only"]}
+    e.gtd = list(body["gtd"])  # sorted, so a valid heap
+    e.accounts = dict(body["accounts"])
+    e.next_order_id, e.next_exec_id, e.next_trade_id = body["next_order_id"], body["next_exec_id"], body["next_trade_id"]
+    e.drain_book_deltas(0, 0)  # rebuilding the levels marked them for market data: not news
+
+
+def state_of(core: object) -> dict[str, Any]:
+    """The whole state as plain data (what a snapshot holds): equal iff the states are."""
+    body = _PlainUnpickler(io.BytesIO(encode(capture(core, 0, 0)))).load()
+    del body["schema"]
+    return body  # type: ignore[no-any-return]
