@@ -575,7 +575,7 @@ class MatchingEngine:
         if keeps_place:
             level = order.level
             assert level is not None
-            shown = leaves if order.display is None else min(order.display, leaves)
+            shown = leaves if order.display is None else min(order.visible, leaves)  # keep place, not a fresh slice
             level.qty += shown - order.visible
             order.visible, order.leaves = shown, leaves
             (book.dirty_bids if order.side is _BUY else book.dirty_asks).add(level.price)
