@@ -57,11 +57,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from venue.book import Order
+from venue.book import Book, Order
 from venue.events import OrderView
 from venue.journal_codec import CodecError, Decoder, codec
 from venue.matching import MatchingEngine
-from venue.types import OrdStatus, OrdType, TradingPhase
+from venue.types import OrdStatus, OrdType, Side, TradingPhase
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ FORMAT_VERSION = 1
 _HEADER = struct.Struct("<4sHQqQI")
 _NAME = re.compile(r"^(\d{20})\.snap$")
 
-# Every attribute of MatchingEngine, and whether a snapshot carries it. A new attribute
-# the engine grows makes capture() refuse (and the snapshot unit tests fail) until it is
+# Every attribute of MatchingEngine and Book, and whether a snapshot carries it. A new
+# attribute either grows makes capture() refuse (and the snapshot unit tests fail) until it is
 # placed here, rather than being silently lost across a restart.
 ENGINE_FIELDS = {
     "books": True, "accounts": True, "orders": True, "by_cl_ord_id": True, "positions": True,
@@ -79,6 +79,13 @@ ENGINE_FIELDS = {
     "stp_scope": False,  # configuration, from the config file
     "pre_trade": False,  # a state holder of its own, if it has state
     "_dispatch": False,  # bound methods
+}
+BOOK_FIELDS = {
+    "symbol": True, "phase": True, "last_px": True, "bids": True, "asks": True, "buy_stops": True, "sell_stops": True,
+    "instrument": False,  # configuration
+    # derived from the levels, rebuilt by Book.add; empty levels are a cache of free slots
+    "bid_prices": False, "ask_prices": False, "best_bid": False, "best_ask": False, "empty_bids": False, "empty_asks": False,
+    "dirty_bids": False, "dirty_asks": False,  # market-data marks, drained every batch
 }
 
 
@@ -141,17 +148,17 @@ def holders(core: object) -> list[tuple[str, StateHolder]]:
 def capture(core: object, seq: int, ts: int) -> Captured:
     """Copy the state (loop thread, batch boundary). Cost: a tuple per order ever accepted."""
     e = find_engine(core)
-    unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS))
+    unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(Book.__slots__) - set(BOOK_FIELDS))
     if unknown:
-        raise SnapshotError(f"MatchingEngine has state snapshot.py does not carry: {', '.join(unknown)}")
+        raise SnapshotError(f"the engine has state snapshot.py does not carry: {', '.join(unknown)}")
     table = {o.order_id: o for o in e.by_cl_ord_id.values()}
     table.update(e.orders)
     orders = [(o.view, o.price, o.leaves, o.cum, o.cost, o.visible, o.display, o.status.name, o.stp_key) for o in table.values()]
     books = [
         (
             b.symbol, b.phase.name, b.last_px,
-            [(p, [o.order_id for o in b.bids[p].orders()]) for p in b.bid_prices],
-            [(p, [o.order_id for o in b.asks[p].orders()]) for p in b.ask_prices],
+            [(lv.price, [o.order_id for o in lv.orders()]) for lv in b.levels(Side.BUY)],
+            [(lv.price, [o.order_id for o in lv.orders()]) for lv in b.levels(Side.SELL)],
             list(b.buy_stops), list(b.sell_stops),
         )
         for b in e.books.values()

@@ -1,0 +1,184 @@
+"""Snapshots: restore + replay of the rest reaches exactly the state, and the events, of
+running the whole stream; damaged or foreign snapshots are refused, never half-used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from journal_streams import stream
+from matching_support import new_engine
+from venue.commands import Command, NewOrder
+from venue.events import Event
+from venue.sequencer import Core
+from venue.snapshot import SnapshotError, capture, holders, load, load_latest, restore, snapshot_paths, state_of, write
+
+
+def run(core: Core, cmds: list[tuple[int, int, Command]]) -> list[Event]:
+    out: list[Event] = []
+    for seq, ts, cmd in cmds:
+        out += core.apply(seq, ts, cmd)
+    return out
+
+
+@pytest.mark.parametrize(("seed", "at"), [(1, 1), (2, 700), (3, 1500), (4, 2999), (5, 2000)])
+def test_restore_then_replay_equals_the_whole_run(tmp_path: Path, seed: int, at: int) -> None:
+    cmds = list(stream(seed, 3000))
+    whole = new_engine()
+    run(whole, cmds[:at])
+    write(tmp_path, capture(whole, at, cmds[at - 1][1]))
+    tail_events = run(whole, cmds[at:])
+
+    restored = new_engine()
+    restore(restored, load(next(snapshot_paths(tmp_path))[1]))
+    restored.validate()
+    assert run(restored, cmds[at:]) == tail_events  # same events, ExecIDs included
+    assert state_of(restored) == state_of(whole)
+
+
+def test_state_of_sees_a_difference() -> None:
+    """The equality the tests rely on is not vacuous: one more order changes it."""
+    cmds = list(stream(9, 500))
+    i = next(i for i in range(300, 500) if isinstance(cmds[i][2], NewOrder))
+    a, b = new_engine(), new_engine()
+    run(a, cmds[:i])
+    run(b, cmds[:i + 1])
+    assert state_of(a) != state_of(b)
+
+
+def test_snapshot_preserves_priority_and_done_orders(tmp_path: Path) -> None:
+    cmds = list(stream(11, 2500))
+    e = new_engine()
+    run(e, cmds)
+    write(tmp_path, capture(e, 2500, cmds[-1][1]))
+    r = new_engine()
+    restore(r, load(next(snapshot_paths(tmp_path))[1]))
+    for symbol, book in e.books.items():
+        assert book.ladder(50) == r.books[symbol].ladder(50)
+    done = [k for k, o in e.by_cl_ord_id.items() if o.order_id not in e.orders]
+    assert done, "the stream should leave done orders"
+    for k in done:
+        a, b = e.by_cl_ord_id[k], r.by_cl_ord_id[k]
+        assert (a.view, a.status, a.cum, a.cost, a.leaves) == (b.view, b.status, b.cum, b.cost, b.leaves)
+    # one object per order, shared by every index that holds it
+    for k, o in r.by_cl_ord_id.items():
+        if o.order_id in r.orders:
+            assert r.orders[o.order_id] is o
+
+
+def test_keeps_only_the_newest(tmp_path: Path) -> None:
+    e = new_engine()
+    for seq in (10, 20, 30, 40):
+        write(tmp_path, capture(e, seq, seq), keep=2)
+    assert [s for s, _ in snapshot_paths(tmp_path)] == [40, 30]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "magic"])
+def test_damaged_snapshot_is_refused_and_an_older_one_used(tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    e = new_engine()
+    write(tmp_path, capture(e, 5, 5), keep=3)
+    write(tmp_path, capture(e, 9, 9), keep=3)
+    newest = next(snapshot_paths(tmp_path))[1]
+    data = bytearray(newest.read_bytes())
+    if damage == "flip":
+        data[-10] ^= 0x01
+    elif damage == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[:4] = b"JUNK"
+    newest.write_bytes(bytes(data))
+    with pytest.raises(SnapshotError):
+        load(newest)
+    assert [s.seq for s in load_latest(tmp_path, 100)] == [5]
+    assert "snapshot unusable" in caplog.text
+
+
+def test_snapshot_past_the_journal_end_is_ignored(tmp_path: Path) -> None:
+    write(tmp_path, capture(new_engine(), 50, 50))
+    assert list(load_latest(tmp_path, 49)) == []
+
+
+def test_restore_needs_a_fresh_core(tmp_path: Path) -> None:
+    cmds = list(stream(1, 200))
+    e = new_engine()
+    run(e, cmds)
+    write(tmp_path, capture(e, 200, 0))
+    with pytest.raises(SnapshotError, match="freshly built"):
+        restore(e, load(next(snapshot_paths(tmp_path))[1]))
+
+
+def test_instruments_must_match(tmp_path: Path) -> None:
+    e = new_engine()
+    write(tmp_path, capture(e, 1, 1))
+    other = new_engine()
+    del other.books["ETH-PERP"]
+    with pytest.raises(SnapshotError, match="configured instruments"):
+        restore(other, load(next(snapshot_paths(tmp_path))[1]))
+
+
+def test_engine_state_it_does_not_know_is_refused() -> None:
+    e = new_engine()
+    e.new_thing = {}  # type: ignore[attr-defined]
+    with pytest.raises(SnapshotError, match="new_thing"):
+        capture(e, 1, 1)
+
+
+class Tally:
+    """A state holder: counts commands by type, as a risk engine keeps its tallies."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def snapshot_state(self) -> Any:
+        return dict(self.counts)
+
+    def restore_state(self, state: Any) -> None:
+        self.counts = dict(state)
+
+
+class WrappedCore:
+    """A core shaped like VenueCore: an engine and a holder behind one apply()."""
+
+    def __init__(self) -> None:
+        self.engine = new_engine()
+        self.tally = Tally()
+
+    def apply(self, seq: int, ts: int, cmd: Command) -> list[Event]:
+        name = type(cmd).__name__
+        self.tally.counts[name] = self.tally.counts.get(name, 0) + 1
+        return self.engine.apply(seq, ts, cmd)
+
+    def next_expiry(self) -> int | None:
+        return self.engine.next_expiry()
+
+    def drain_book_deltas(self, seq: int, ts: int) -> list[Any]:
+        return self.engine.drain_book_deltas(seq, ts)
+
+
+def test_state_holders_take_part(tmp_path: Path) -> None:
+    cmds = list(stream(4, 800))
+    whole = WrappedCore()
+    run(whole, cmds[:300])
+    assert [name for name, _ in holders(whole)] == ["core.tally"]
+    write(tmp_path, capture(whole, 300, cmds[299][1]))
+    run(whole, cmds[300:])
+    r = WrappedCore()
+    restore(r, load(next(snapshot_paths(tmp_path))[1]))
+    run(r, cmds[300:])
+    assert r.tally.counts == whole.tally.counts and sum(r.tally.counts.values()) == 800
+    assert state_of(r) == state_of(whole)
+
+
+def test_holder_state_must_be_plain_data(tmp_path: Path) -> None:
+    core = WrappedCore()
+    core.tally.counts["x"] = object()  # type: ignore[assignment]
+    with pytest.raises(SnapshotError, match="plain data"):
+        write(tmp_path, capture(core, 1, 1))
+
+
+def test_snapshot_of_a_core_with_no_engine_is_refused() -> None:
+    with pytest.raises(SnapshotError, match="no MatchingEngine"):
+        capture(object(), 1, 1)
