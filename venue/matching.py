@@ -687,6 +687,9 @@ class MatchingEngine:
             if bid.stp_key == ask.stp_key:
                 self._remove_live(book, taker)
                 self._end(seq, ts, book, taker, events, S_CANCELED, "self-trade prevention at the opening auction")
+                price = _equilibrium(book)  # the canceled order's volume is gone: re-price what still crosses
+                if price is None:
+                    return
                 continue
             self._cross(seq, ts, book, taker, maker, price, events)
 
