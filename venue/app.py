@@ -23,6 +23,7 @@ from venue.commands import AdjustCollateral
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.matching import MatchingEngine
+from venue.recovery import Durable
 from venue.sequencer import Sequencer
 
 log = logging.getLogger("venue")
@@ -40,11 +41,14 @@ class Venue:
     sequencer: Sequencer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     admin: AdminServer | None = None
+    durable: Durable | None = None  # the journal and snapshots
 
     @classmethod
     def build(cls, cfg: VenueConfig) -> Venue:
         core = VenueCore(cfg.instruments, cfg.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
-        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=Sequencer(core))
+        durable = Durable.open(cfg, core)  # the journal replayed into it, after the newest snapshot
+        core = durable.core
+        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=durable.sequencer(), durable=durable)
 
     async def start(self) -> None:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)
@@ -61,6 +65,8 @@ class Venue:
             await asyncio.wait_for(self.admin.close(), STEP_TIMEOUT_S)
         self.sequencer.stop()
         await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), STEP_TIMEOUT_S)
+        if self.durable is not None:  # no final snapshot of a core that broke an invariant
+            await asyncio.wait_for(self.durable.close(final=self.sequencer.failed is None), STEP_TIMEOUT_S)
         log.info("venue %s stopped", self.cfg.venue.name)
 
 

@@ -22,7 +22,9 @@ from typing import Any, TypeVar
 import yaml
 
 from venue.instruments import Instrument
+from venue.journal import JournalConfig
 from venue.limits import RiskConfig, config_problems
+from venue.snapshot import SnapshotConfig
 from venue.types import InstrumentKind, StpMode, StpScope, TimeInForce, TradingPhase
 
 T = TypeVar("T")
@@ -212,6 +214,8 @@ class VenueConfig:
     firms: list[FirmConfig]
     clearing_members: list[ClearingMemberConfig] = field(default_factory=list)
     risk: RiskConfig = field(default_factory=RiskConfig)  # pre-trade limits and opening collateral (venue/limits.py)
+    journal: JournalConfig = field(default_factory=JournalConfig)  # the command log (venue/journal.py)
+    snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)  # restart shortcuts (venue/snapshot.py)
     source: str = ""  # the file it came from
 
     def var_path(self) -> Path:

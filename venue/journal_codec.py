@@ -59,6 +59,7 @@ from venue.commands import (
     SetMarkPrice,
     SetPhase,
 )
+from venue.operator import KillSwitch, QueryRisk, SetLimit
 
 SCHEMA_VERSION = 1
 
@@ -77,6 +78,9 @@ TAGS: dict[int, type] = {
     11: SetIndexPrice,
     12: SetMarkPrice,
     13: AdjustCollateral,
+    14: KillSwitch,
+    15: SetLimit,
+    16: QueryRisk,
 }
 
 

@@ -19,16 +19,18 @@ write at a time; a failed write is logged and the venue goes on (the journal has
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from venue.config import VenueConfig
 from venue.events import Event
 from venue.journal import Journal, JournalConfig, JournalReader, Record
 from venue.sequencer import Core, Sequencer
-from venue.snapshot import Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, write
+from venue.snapshot import Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, uncovered, write
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +59,24 @@ def replay(core: Core, records: Iterable[Record], *, to_seq: int | None = None, 
     return n, seq, ts
 
 
-def recover(build_core: Callable[[], Core], journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig = JournalConfig()) -> Recovered:
-    """Rebuild the core from the newest usable snapshot and the journal after it."""
+def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig = JournalConfig()) -> Recovered:
+    """Rebuild `core` (freshly built, empty) from the newest usable snapshot and the journal
+    after it. The returned core is `core`, or a pristine copy of it taken before a snapshot
+    that failed half way through its restore."""
     t0 = time.perf_counter()
     journal = Journal.open(journal_dir, journal_config)
     end = journal.last_seq
     reader = JournalReader(journal_dir)
     for snap in load_latest(snapshot_dir, end):
-        core = build_core()
+        spare = copy.deepcopy(core)
         try:
             restore(core, snap)
             n = _replay_after(core, reader, snap)
         except SnapshotError as exc:
             log.warning("not using snapshot: %s", exc)
+            core = spare
             continue
         return _done(journal, core, end, snap.path, n, t0)
-    core = build_core()
     n = replay(core, reader.records(1))[0]
     return _done(journal, core, end, None, n, t0)
 
@@ -143,3 +147,43 @@ class Snapshotter:
                 self.last_seq = seq
             except (SnapshotError, OSError) as exc:
                 log.error("final snapshot failed: %r", exc)
+
+
+class Durable:
+    """The venue's journal and snapshots, from recovery at startup to close at shutdown."""
+
+    def __init__(self, recovered: Recovered, snapshot_dir: Path, config: SnapshotConfig) -> None:
+        self.recovered = recovered
+        self.core = recovered.core
+        self.journal = recovered.journal
+        self.snapshot_dir = snapshot_dir
+        self.config = config
+        self.snapshotter: Snapshotter | None = None
+
+    @classmethod
+    def open(cls, cfg: VenueConfig, core: Core) -> Durable:
+        """Recover `core` (freshly built) from the journal and snapshots under cfg's var dir."""
+        var = cfg.var_path()
+        snapshot_dir = var / cfg.snapshots.dir
+        rec = recover(core, var / cfg.journal.dir, snapshot_dir, cfg.journal)
+        config = cfg.snapshots
+        missing = uncovered(rec.core)
+        if missing and config.every:
+            log.warning("snapshots off: %s hold state no snapshot carries; a restart replays the whole journal", ", ".join(missing))
+            config = SnapshotConfig(dir=config.dir, every=0, keep=config.keep)
+        return cls(rec, snapshot_dir, config)
+
+    def sequencer(self) -> Sequencer:
+        """The sequencer, resuming the journal's numbering, with periodic snapshots."""
+        rec = self.recovered
+        seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts)
+        if self.config.every:
+            self.snapshotter = Snapshotter(seq, self.snapshot_dir, self.config)
+            seq.subscribers.append(self.snapshotter)
+        return seq
+
+    async def close(self, final: bool = True) -> None:
+        """After the sequencer has stopped: a last snapshot (if `final`), then close the journal."""
+        if self.snapshotter is not None:
+            await self.snapshotter.close(final)
+        self.journal.close()

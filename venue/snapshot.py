@@ -145,9 +145,37 @@ def holders(core: object) -> list[tuple[str, StateHolder]]:
     return out
 
 
+_IMMUTABLE = (type(None), bool, int, str, bytes, Decimal, frozenset, tuple)
+
+
+def uncovered(core: object) -> list[str]:
+    """Attributes of a wrapping core holding state no snapshot would carry: not the engine,
+    not a state holder, not an immutable value. Empty when the core is a holder itself
+    (it answers for all of its state) or is the engine."""
+    if isinstance(core, MatchingEngine) or callable(getattr(core, "snapshot_state", None)):
+        return []
+    engine = find_engine(core)
+    covered = {id(h) for _, h in holders(core)} | {id(engine)}
+    out = [
+        f"{type(core).__name__}.{name}" for name, v in sorted(vars(core).items())
+        if id(v) not in covered and not isinstance(v, _IMMUTABLE) and not callable(v) and not _is_bound_table(v)
+    ]
+    if engine.pre_trade is not None and id(engine.pre_trade) not in covered:
+        out.append("engine.pre_trade")
+    return sorted(set(out))
+
+
+def _is_bound_table(v: object) -> bool:
+    """A dispatch dict of bound methods (type -> handler) is code, not state."""
+    return isinstance(v, dict) and bool(v) and all(isinstance(k, type) and callable(h) for k, h in v.items())
+
+
 def capture(core: object, seq: int, ts: int) -> Captured:
     """Copy the state (loop thread, batch boundary). Cost: a tuple per order ever accepted."""
     e = find_engine(core)
+    missing = uncovered(core)
+    if missing:
+        raise SnapshotError(f"state no snapshot would carry: {', '.join(missing)} (give them snapshot_state()/restore_state())")
     unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(Book.__slots__) - set(BOOK_FIELDS))
     if unknown:
         raise SnapshotError(f"the engine has state snapshot.py does not carry: {', '.join(unknown)}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
+import zlib
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,13 @@ from venue.events import Event, ExecReport, Fill
 from venue.journal import JournalConfig, segment_paths
 from venue.recovery import Snapshotter, recover
 from venue.sequencer import Sequencer
-from venue.snapshot import SnapshotConfig, snapshot_paths, state_of
+from venue.snapshot import _HEADER, FORMAT_VERSION, MAGIC, SnapshotConfig, load, snapshot_paths, state_of
 
 
 async def run_venue(var: Path, n: int, *, seed: int = 1, every: int = 250, start: int = 0) -> tuple[Sequencer, list[Event]]:
     """A sequencer over a recovered core: journal, snapshot every `every`, feed commands
     start..n of the stream, stop cleanly without a final snapshot."""
-    rec = recover(new_engine, var / "journal", var / "snapshots")
+    rec = recover(new_engine(), var / "journal", var / "snapshots")
     seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts, max_batch=64)
     published: list[Event] = []
     seq.subscribers.append(published.extend)
@@ -43,11 +45,11 @@ async def run_venue(var: Path, n: int, *, seed: int = 1, every: int = 250, start
 async def test_restart_reaches_the_same_state(tmp_path: Path) -> None:
     live, _ = await run_venue(tmp_path, 2000)
     assert len(list(snapshot_paths(tmp_path / "snapshots"))) >= 1
-    rec = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots")
+    rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
     assert rec.snapshot is not None and rec.replayed < 2000
     assert (rec.next_seq, rec.last_ts) == (live.next_seq, live.last_ts)
     assert state_of(rec.core) == state_of(live.core)
-    full = recover(new_engine, tmp_path / "journal", tmp_path / "nowhere")
+    full = recover(new_engine(), tmp_path / "journal", tmp_path / "nowhere")
     assert full.snapshot is None and full.replayed == 2000
     assert state_of(full.core) == state_of(live.core)
 
@@ -57,7 +59,7 @@ async def test_restarts_continue_ids_without_reuse(tmp_path: Path) -> None:
     second_seq, second = await run_venue(tmp_path, 2400, start=1200)
     ids = [x for e in first + second for x in _exec_ids(e)]
     assert ids and len(ids) == len(set(ids))
-    rec = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots")
+    rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
     assert rec.next_seq == 2401 and state_of(rec.core) == state_of(second_seq.core)
 
 
@@ -75,7 +77,7 @@ async def test_damaged_newest_snapshot_falls_back(tmp_path: Path, caplog: pytest
     assert len(snaps) >= 2
     newest = snaps[0][1]
     newest.write_bytes(newest.read_bytes()[:-7])
-    rec = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots")
+    rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
     assert rec.snapshot == snaps[1][1]
     assert state_of(rec.core) == state_of(live.core)
     assert "snapshot unusable" in caplog.text
@@ -84,7 +86,7 @@ async def test_damaged_newest_snapshot_falls_back(tmp_path: Path, caplog: pytest
 async def test_snapshot_of_another_journal_is_not_used(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     await run_venue(tmp_path / "a", 800, seed=1)
     live, _ = await run_venue(tmp_path / "b", 900, seed=2)
-    rec = recover(new_engine, tmp_path / "b" / "journal", tmp_path / "a" / "snapshots")
+    rec = recover(new_engine(), tmp_path / "b" / "journal", tmp_path / "a" / "snapshots")
     assert rec.snapshot is None and rec.replayed == 900
     assert state_of(rec.core) == state_of(live.core)
     assert "not using snapshot" in caplog.text
@@ -95,15 +97,15 @@ async def test_torn_tail_is_cut_at_restart(tmp_path: Path, caplog: pytest.LogCap
     seg = segment_paths(tmp_path / "journal")[-1][1]
     os.truncate(seg, seg.stat().st_size - 5)
     with caplog.at_level(logging.WARNING):
-        rec = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots")
+        rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
     assert rec.next_seq == 700 and "torn tail" in caplog.text
     # the state is the full replay of the 699 whole records, without snapshots
-    clean = recover(new_engine, tmp_path / "journal", tmp_path / "none")
+    clean = recover(new_engine(), tmp_path / "journal", tmp_path / "none")
     assert state_of(rec.core) == state_of(clean.core)
 
 
 async def test_final_snapshot_on_clean_stop(tmp_path: Path) -> None:
-    rec = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots", JournalConfig())
+    rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots", JournalConfig())
     seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts)
     snapper = Snapshotter(seq, tmp_path / "snapshots", SnapshotConfig(every=0))
     seq.subscribers.append(snapper)
@@ -114,6 +116,23 @@ async def test_final_snapshot_on_clean_stop(tmp_path: Path) -> None:
     await asyncio.wait_for(task, 30)
     await asyncio.wait_for(snapper.close(), 30)
     rec.journal.close()
-    again = recover(new_engine, tmp_path / "journal", tmp_path / "snapshots")
+    again = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
     assert again.snapshot is not None and again.replayed == 0 and again.next_seq == 301
     assert state_of(again.core) == state_of(seq.core)
+
+
+
+async def test_snapshot_failing_half_way_through_restore_leaves_a_pristine_core(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The engine part of the snapshot restores, then its state holders do not match this
+    core: recovery must go on from an untouched copy of the core, not the half-restored one."""
+    live, _ = await run_venue(tmp_path, 900)
+    (newest, *older) = [p for _, p in snapshot_paths(tmp_path / "snapshots")]
+    for p in older:
+        p.unlink()
+    loaded = load(newest)
+    body = pickle.dumps(dict(loaded.body, holders={"core.tally": {"NewOrder": 1}}), protocol=5)
+    newest.write_bytes(_HEADER.pack(MAGIC, FORMAT_VERSION, loaded.seq, loaded.ts, len(body), zlib.crc32(body)) + body)
+    rec = recover(new_engine(), tmp_path / "journal", tmp_path / "snapshots")
+    assert "this core has []" in caplog.text
+    assert rec.snapshot is None and rec.replayed == 900
+    assert state_of(rec.core) == state_of(live.core)

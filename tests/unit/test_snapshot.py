@@ -182,3 +182,18 @@ def test_holder_state_must_be_plain_data(tmp_path: Path) -> None:
 def test_snapshot_of_a_core_with_no_engine_is_refused() -> None:
     with pytest.raises(SnapshotError, match="no MatchingEngine"):
         capture(object(), 1, 1)
+
+
+def test_wrapping_core_with_state_outside_any_holder_is_refused() -> None:
+    """A core like VenueCore with a throttle dict and a risk engine that are not state
+    holders: a snapshot would lose them, so none is taken (restart replays it all)."""
+
+    class Risk:
+        def __init__(self) -> None:
+            self.exposure: dict[str, int] = {}
+
+    core = WrappedCore()
+    core.buckets = {}  # type: ignore[attr-defined]
+    core.risk = Risk()  # type: ignore[attr-defined]
+    with pytest.raises(SnapshotError, match=r"WrappedCore.buckets, WrappedCore.risk"):
+        capture(core, 1, 1)
