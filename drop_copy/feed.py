@@ -1,0 +1,265 @@
+"""The drop-copy feed: from the sequencer's published events to each member's session, in
+order, each copy once, without ever slowing matching.
+
+Threads. `DropCopyFeed.on_events` is a sequencer subscriber: it runs on the loop thread
+and only routes (a dict lookup per event side, an append per entitled member); rendering
+and sending happen on one writer thread per member (`MemberStream`), which may block on a
+slow socket without the sequencer noticing.
+
+A member's stream is in one of two modes, switched under the feed's lock:
+
+    LIVE        the subscriber appends each event of a batch with seq > `live_after` to the
+                member's buffer, unless the buffer already holds `max_buffered` events:
+                then the member goes to CATCH_UP, resuming after the last seq it buffered.
+    CATCH_UP    the subscriber appends nothing. The writer first sends what is buffered,
+                then reads the journal through its own fresh core (drop_copy/replay.py) and
+                sends the member's copies past its resume point. When the journal holds
+                every seq the subscriber has published, the member goes LIVE again with
+                `live_after` = the last seq replayed: copies after it come from the live
+                feed, copies up to it came from the journal, none from both.
+
+Every member starts in CATCH_UP from its resume point: after the last copy its FIX store
+holds (the venue restarted: what was stored is resent by FIX, what was lost in the
+buffer is regenerated from the journal), or from the start of the journal for a new store.
+Because the journal is written before events are published, it always holds at least
+what was published, so the switch back to LIVE cannot skip a seq.
+
+Buffered entries are whole events: the copies are rendered once per event by whichever
+writer needs them first and shared (`Pending`), so ten members cost one rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import NamedTuple, Protocol
+
+from drop_copy.entitlement import Entitlements, Member
+from drop_copy.messages import Copy, copies
+from drop_copy.replay import CoreFactory, RecordSource, Replay
+from venue.events import Event, ExecReport, Fill
+from venue.fix.reports import Renderer
+from venue.instruments import Instrument
+from venue.types import ExecType
+
+log = logging.getLogger(__name__)
+
+_X_REJECTED = ExecType.REJECTED
+_X_STATUS = ExecType.ORDER_STATUS
+
+
+class Sink(Protocol):
+    """Where a member's messages go (the drop-copy acceptor's session). May block."""
+
+    def send(self, member: Member, raw: str) -> None: ...
+
+
+class Resume(NamedTuple):
+    """Where a member's stream resumes: after the copy with ExecID `exec_id` of command
+    `seq`, or after every copy of `seq` when `exec_id` is None."""
+
+    seq: int
+    exec_id: int | None = None
+
+
+class Mode(Enum):
+    LIVE = "live"
+    CATCH_UP = "catch_up"
+
+
+class Pending:
+    """An event waiting in one or more members' buffers; renders its copies once."""
+
+    __slots__ = ("event", "_copies")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._copies: list[Copy] | None = None
+
+    def copies(self, renderer: Renderer) -> list[Copy]:
+        out = self._copies
+        if out is None:
+            out = self._copies = list(copies((self.event,), renderer))
+        return out
+
+
+class MemberStream:
+    """One member's ordered stream and the writer thread that sends it."""
+
+    def __init__(self, feed: DropCopyFeed, member: Member, resume: Resume) -> None:
+        self.feed = feed
+        self.member = member
+        self.mode = Mode.CATCH_UP
+        self.resume = resume
+        self.live_after = 0
+        self.buffer: deque[Pending] = deque()
+        self.sent = 0  # copies handed to the sink
+        self.catch_ups = 0  # times the stream fell behind and was caught up from the journal
+        self.replay: Replay | None = None
+        self.renderer = Renderer(feed.instruments)  # one per thread: its caches are not thread-safe
+        self._thread = threading.Thread(target=self._run, name=f"drop-copy-{member.id}", daemon=True)
+
+    def wanted(self, c: Copy) -> bool:
+        m = self.member
+        return (c.firm in m.firms or c.account in m.accounts) and (m.include_rejects or c.exec_type is not _X_REJECTED)
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        feed, wake = self.feed, self.feed.wake
+        while not feed.stopping:
+            try:
+                if self.buffer:
+                    self._send_buffered()
+                elif self.mode is Mode.CATCH_UP:
+                    self._catch_up()
+                else:
+                    with wake:
+                        if not self.buffer and self.mode is Mode.LIVE and not feed.stopping:
+                            wake.wait(0.2)
+            except Exception:  # a broken sink or journal must not kill the thread silently
+                log.exception("drop copy for %s failed; retrying in 1 s", self.member.id)
+                feed.stopped.wait(1.0)
+
+    def _send_buffered(self) -> None:
+        buffer, renderer, send, member = self.buffer, self.renderer, self.feed.sink.send, self.member
+        while buffer and not self.feed.stopping:
+            pending = buffer[0]
+            for c in pending.copies(renderer):
+                if self.wanted(c):
+                    send(member, c.raw)
+                    self.sent += 1
+            buffer.popleft()
+
+    def _catch_up(self) -> None:
+        """Send the member's copies from the journal past `resume`, then go LIVE."""
+        feed = self.feed
+        if self.replay is None:
+            self.replay = Replay(feed.source, feed.core_factory)
+        replay, member, resume = self.replay, self.member, self.resume
+        skip_through = resume.exec_id if resume.seq > replay.position else None
+        for seq, events in replay.advance():
+            if feed.stopping:
+                return
+            if seq < resume.seq or (seq == resume.seq and resume.exec_id is None):
+                continue
+            for c in copies(_entitled_events(events, member), self.renderer):
+                if seq == resume.seq and skip_through is not None:
+                    if c.exec_id == skip_through:
+                        skip_through = None
+                    continue
+                if self.wanted(c):
+                    feed.sink.send(member, c.raw)
+                    self.sent += 1
+        with feed.lock:
+            caught_up = feed.published <= replay.position
+            if caught_up:
+                self.mode = Mode.LIVE
+                self.live_after = replay.position
+        if caught_up:
+            log.info("drop copy for %s is live after seq %d (%d copies sent)", member.id, replay.position, self.sent)
+        else:  # the journal has not shown what was published yet (a reader racing a segment roll)
+            feed.stopped.wait(0.05)
+
+
+def _entitled_events(events: Sequence[Event], member: Member) -> list[Event]:
+    """The events with a side the member clears: only those are rendered during a catch-up."""
+    out: list[Event] = []
+    for ev in events:
+        t = type(ev)
+        if t is Fill:
+            if member.entitled(ev.taker.entry.firm, ev.taker.entry.account) or member.entitled(ev.maker.entry.firm, ev.maker.entry.account):
+                out.append(ev)
+        elif t is ExecReport and member.entitled(ev.order.entry.firm, ev.order.entry.account):
+            out.append(ev)
+    return out
+
+
+class DropCopyFeed:
+    """Routes published events to members' streams; owns their writer threads."""
+
+    def __init__(
+        self,
+        entitlements: Entitlements,
+        instruments: Mapping[str, Instrument],
+        sink: Sink,
+        source: RecordSource,
+        core_factory: CoreFactory,
+        *,
+        published: int = 0,
+        resume: Mapping[str, Resume] | None = None,
+    ) -> None:
+        """`published`: the last seq already published when the feed starts (the journal's
+        end after recovery); `resume`: per member id, where its stream resumes."""
+        self.entitlements = entitlements
+        self.instruments = instruments
+        self.sink = sink
+        self.source = source
+        self.core_factory = core_factory
+        self.published = published
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.stopping = False
+        self.stopped = threading.Event()
+        resume = resume or {}
+        self.streams: dict[str, MemberStream] = {
+            m.id: MemberStream(self, m, resume.get(m.id, Resume(0))) for m in entitlements.members
+        }
+
+    def start(self) -> None:
+        for s in self.streams.values():
+            s._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the writers (what is still buffered is regenerated from the journal next start)."""
+        with self.wake:
+            self.stopping = True
+            self.wake.notify_all()
+        self.stopped.set()
+        for s in self.streams.values():
+            if s._thread.is_alive():
+                s._thread.join(timeout)
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        """Sequencer subscriber (loop thread): route the batch to the members' buffers."""
+        ids_for = self.entitlements.ids_for
+        streams = self.streams
+        routed: list[tuple[Pending, frozenset[str]]] = []
+        for ev in events:
+            t = type(ev)
+            if t is Fill:
+                a, b = ev.taker.entry, ev.maker.entry
+                who = ids_for(a.firm, a.account) | ids_for(b.firm, b.account)
+            elif t is ExecReport and ev.exec_type is not _X_STATUS:
+                e = ev.order.entry
+                who = ids_for(e.firm, e.account)
+            else:
+                continue
+            if who:
+                routed.append((Pending(ev), who))
+        first, last = events[0].seq, events[-1].seq
+        with self.wake:
+            if last > self.published:
+                self.published = last
+            notify = False
+            for stream in streams.values():
+                if stream.mode is not Mode.LIVE:
+                    continue
+                if len(stream.buffer) >= stream.member.max_buffered:
+                    stream.mode = Mode.CATCH_UP
+                    stream.resume = Resume(max(first - 1, stream.live_after))
+                    stream.catch_ups += 1
+                    log.warning("drop copy for %s is %d events behind: catching up from the journal after seq %d",
+                                stream.member.id, len(stream.buffer), stream.resume.seq)
+                    notify = True
+                    continue
+                mid, after, buf = stream.member.id, stream.live_after, stream.buffer
+                for pending, who in routed:
+                    if mid in who and pending.event.seq > after:
+                        buf.append(pending)
+                        notify = True
+            if notify:
+                self.wake.notify_all()
