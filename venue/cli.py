@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from venue.config import ConfigError, load_config
+from venue.journal_tool import add_parser as add_journal_parser
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -38,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("name", help="kill, release, halt, resume, index, mark, collateral, limit, limits, risk, status, help, ...")
     a.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     a.set_defaults(func=_admin)
+    add_journal_parser(sub)
     return p
 
 
