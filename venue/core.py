@@ -17,7 +17,7 @@ counts on the command's `ts`), so a replay of the journal reproduces every event
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from venue.commands import (
@@ -52,7 +52,8 @@ from venue.risk import RiskEngine, money
 from venue.types import ExecType, OrdStatus, OrdType, StpScope, TradingPhase
 
 _TOKEN = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
-_CLIENT = (NewOrder, CancelOrder, ReplaceOrder, MassCancel, QueryOrder)
+_CLIENT = object()  # route of the client messages
+_UNSET = object()
 
 AnyCommand = Command | KillSwitch | SetLimit | QueryRisk
 
@@ -74,25 +75,41 @@ class VenueCore:
         self.engine = MatchingEngine(insts, accounts, stp_scope=stp_scope, phase=phase, pre_trade=self.risk)
         self.firms = set(accounts.values())
         self.buckets: dict[str, list[int]] = {}  # session -> [tokens in token-micros, ts of last refill]
-        self._operator: dict[type, Callable[[int, int, AnyCommand], list[Event]]] = {
-            KillSwitch: self._kill_switch,  # type: ignore[dict-item]
-            SetLimit: self._set_limit,  # type: ignore[dict-item]
-            QueryRisk: self._query_risk,  # type: ignore[dict-item]
-            SetIndexPrice: self._set_index,  # type: ignore[dict-item]
-            SetMarkPrice: self._set_mark,  # type: ignore[dict-item]
-            AdjustCollateral: self._adjust_collateral,  # type: ignore[dict-item]
+        self._throttle: dict[str, int | None] = {}  # firm -> its sessions' max_msgs_per_s
+        # type -> operator handler, or _CLIENT for a session's message (throttled); else the engine's
+        self._route: dict[type, object] = {
+            KillSwitch: self._kill_switch,
+            SetLimit: self._set_limit,
+            QueryRisk: self._query_risk,
+            SetIndexPrice: self._set_index,
+            SetMarkPrice: self._set_mark,
+            AdjustCollateral: self._adjust_collateral,
+            **dict.fromkeys((NewOrder, CancelOrder, ReplaceOrder, MassCancel, QueryOrder), _CLIENT),
         }
 
     # ------------------------------------------------------------------ the Core interface
 
     def apply(self, seq: int, ts: int, cmd: AnyCommand) -> list[Event]:
-        handler = self._operator.get(type(cmd))
-        if handler is not None:
-            return handler(seq, ts, cmd)
-        if type(cmd) in _CLIENT:
-            rate = self.risk.limits.throttle(cmd.firm)  # type: ignore[union-attr]
-            if rate is not None and not self._take(cmd.session, rate, ts):  # type: ignore[union-attr]
-                return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
+        route = self._route.get(type(cmd))
+        if route is not None:
+            if route is not _CLIENT:
+                return route(seq, ts, cmd)  # type: ignore[operator]
+            rate = self._throttle.get(cmd.firm, _UNSET)  # type: ignore[union-attr]
+            if rate is _UNSET:
+                rate = self._throttle[cmd.firm] = self.risk.limits.throttle(cmd.firm)  # type: ignore[union-attr]
+            if rate is not None:  # the session's token bucket (see the module docstring)
+                cap = rate * _TOKEN
+                b = self.buckets.get(cmd.session)  # type: ignore[union-attr]
+                if b is None:
+                    b = self.buckets[cmd.session] = [cap, ts]  # type: ignore[union-attr]
+                tokens = b[0] + (ts - b[1]) * rate
+                if tokens > cap:
+                    tokens = cap
+                b[1] = ts
+                if tokens < _TOKEN:
+                    b[0] = tokens
+                    return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
+                b[0] = tokens - _TOKEN
         events = self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
         self.risk.on_events(events)
         return events
@@ -109,19 +126,6 @@ class VenueCore:
         self.risk.validate(self.engine.orders, self.engine.positions)
 
     # ------------------------------------------------------------------ throttle
-
-    def _take(self, session: str, rate: int, ts: int) -> bool:
-        """Take one token from the session's bucket (capacity: one second's worth)."""
-        cap = rate * _TOKEN
-        b = self.buckets.get(session)
-        if b is None:
-            b = self.buckets[session] = [cap, ts]
-        tokens = b[0] + (ts - b[1]) * rate
-        b[0], b[1] = (tokens if tokens < cap else cap), ts
-        if b[0] < _TOKEN:
-            return False
-        b[0] -= _TOKEN
-        return True
 
     def _throttled(self, seq: int, ts: int, cmd: NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder, rate: int) -> Event:
         self.risk.tallies["throttle"] += 1
@@ -163,11 +167,7 @@ class VenueCore:
         if on == cmd.engaged:
             return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"kill switch {what} is already {'engaged' if on else 'released'}")
         events: list[Event] = []
-        if cmd.scope is KillScope.VENUE:
-            risk.venue_killed = cmd.engaged
-        else:
-            names = risk.killed_firms if cmd.scope is KillScope.FIRM else risk.killed_accounts
-            (names.add if cmd.engaged else names.discard)(cmd.target)
+        risk.set_kill(cmd.scope, cmd.target, cmd.engaged)
         if cmd.engaged:
             scope, target = cmd.scope, cmd.target
             events = self.engine.cancel_where(
@@ -187,7 +187,8 @@ class VenueCore:
         previous = risk.limits.get(key, cmd.name)
         if cmd.value is None and previous is None:
             return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"{cmd.name} is not set on that rule")
-        risk.limits.set(key, cmd.name, typed(cmd.name, cmd.value))
+        risk.set_limit(key, cmd.name, typed(cmd.name, cmd.value))
+        self._throttle.clear()
         prev = None if previous is None else Decimal(previous)
         return [LimitSet(seq, ts, cmd.firm, cmd.account, cmd.symbol, cmd.name, cmd.value, prev)]
 
@@ -242,7 +243,7 @@ class VenueCore:
             if balance < im or balance < 0:
                 return _refused(seq, ts, cmd, RejectReason.RISK_LIMIT,
                                 f"risk: credit: withdrawal would leave collateral {money(balance)} < initial margin {money(im)} {risk.currency}")
-        risk.collateral[cmd.account] = balance
+        risk.set_collateral(cmd.account, balance)
         return [CollateralChanged(seq, ts, cmd.account, cmd.amount, cmd.currency, balance, cmd.reference)]
 
 
