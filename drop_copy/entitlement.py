@@ -11,11 +11,14 @@ every event on the sequencer's loop thread, where a dict lookup is all it can af
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from venue.config import ClearingMemberConfig, VenueConfig
 from venue.fix.auth import hash_password
+from venue.refdata import ReferenceData
+
+DEFAULT_MAX_BUFFERED = 10_000  # events queued for a session before it is caught up from the journal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +32,7 @@ class Member:
     firms: frozenset[str] = frozenset()
     accounts: frozenset[str] = frozenset()
     include_rejects: bool = False
-    max_buffered: int = 10_000
+    max_buffered: int = DEFAULT_MAX_BUFFERED
     settings: dict[str, str] = field(default_factory=dict)
 
     def entitled(self, firm: str, account: str) -> bool:
@@ -84,6 +87,18 @@ def entitlements_from_config(cfg: VenueConfig, stored_hashes: dict[str, str] | N
     return Entitlements(member_from_config(m, password_hash=hashes.get(m.id)) for m in cfg.clearing_members)
 
 
-def accounts_seen(member: Member, accounts: dict[str, str]) -> Sequence[str]:
-    """The accounts (of `accounts`: account -> firm) the member clears today, sorted."""
-    return sorted(a for a, f in accounts.items() if member.entitled(f, a))
+def entitlements_from_reference(reference: ReferenceData, cfg: VenueConfig) -> Entitlements:
+    """Entitlements as the reference database holds them (the system of record: firms,
+    accounts and hashed credentials); the drop-copy options (include_rejects,
+    max_buffered) come from the member's config entry, defaults if it has none."""
+    options = {m.id: m for m in cfg.clearing_members}
+    members = []
+    for r in reference.clearing_members:
+        o = options.get(r.id)
+        members.append(Member(
+            id=r.id, sender_comp_id=r.sender_comp_id, username=r.username, password_hash=r.password_hash,
+            firms=frozenset(r.firms), accounts=frozenset(r.accounts), settings=dict(r.settings),
+            include_rejects=o.include_rejects if o is not None else False,
+            max_buffered=o.max_buffered if o is not None else DEFAULT_MAX_BUFFERED,
+        ))
+    return Entitlements(members)
