@@ -1,0 +1,142 @@
+"""The ledger inside the venue process: a sequencer subscriber and the threads that write.
+
+The subscriber runs on the loop thread and only appends the batch (a list the sequencer
+never touches again) to a queue: O(1), never blocking matching. Two threads do the work,
+a pipeline of two stages so that Python and DuckDB overlap (DuckDB releases the GIL):
+
+    loop thread ──batches──► prepare thread ──Prepared──► write thread ──► DuckDB file
+                             (Ledger.prepare:             (Ledger.write: one
+                              positions, Arrow)            transaction per ingest)
+
+The prepare thread coalesces whatever batches are waiting into one ingest, so under load
+the writer makes fewer, larger transactions, and at rest commits within one batch.
+
+Jobs (the settlement run, reconciliation, a flush barrier) travel down the same queues, so
+a job sees every event published before it was submitted, and run on the write thread,
+the one owner of the DuckDB connection (DuckDB admits one writing process; the venue is it).
+If a write fails the ledger stops taking events (logged as critical): the journal still
+holds them, and a restart replays them into the ledger, which skips what it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import TypeVar
+
+from venue.clearing.ledger import Ledger, Prepared
+from venue.events import Event
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_COALESCE = 20_000  # events per ingest at most: bounded transactions, and the two stages overlap
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[Ledger], object]) -> None:
+        self.fn = fn
+        self.future: Future[object] = Future()
+
+
+_STOP = object()
+
+
+class LedgerWriter:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.failed: BaseException | None = None
+        self.trades = 0
+        self._in: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._mid: queue.Queue[object] = queue.Queue(maxsize=4)
+        self._prep = threading.Thread(target=self._prepare_loop, name="ledger-prepare", daemon=True)
+        self._write = threading.Thread(target=self._write_loop, name="ledger-write", daemon=True)
+        self._prep.start()
+        self._write.start()
+
+    def __call__(self, events: Sequence[Event]) -> None:
+        """The sequencer subscriber (loop thread): hand the batch over, nothing more."""
+        self._in.put(events)
+
+    def submit(self, fn: Callable[[Ledger], T]) -> Future[T]:
+        """Run fn(ledger) on the write thread after every batch already handed over."""
+        job = _Job(fn)
+        self._in.put(job)
+        return job.future  # type: ignore[return-value]
+
+    async def run(self, fn: Callable[[Ledger], T], timeout: float) -> T:
+        """`submit` from the loop, awaited with a bound."""
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(fn)), timeout)
+
+    def flush(self, timeout: float) -> None:
+        """Block until everything handed over so far is committed."""
+        self.submit(lambda ledger: None).result(timeout)
+
+    def close(self, timeout: float) -> None:
+        """Write what is queued, stop both threads, close the file."""
+        self._in.put(_STOP)
+        self._prep.join(timeout)
+        self._write.join(timeout)
+        if self._write.is_alive():
+            log.error("ledger writer did not stop within %.0f s; the file is closed when the process exits", timeout)
+            return
+        self.ledger.close()
+
+    # ------------------------------------------------------------------ threads
+
+    def _prepare_loop(self) -> None:
+        while True:
+            item: object | None = self._in.get()
+            events: list[Event] = []
+            while item is not None and item is not _STOP and not isinstance(item, _Job):
+                events.extend(item)  # type: ignore[call-overload]
+                item = None
+                if len(events) < MAX_COALESCE:
+                    try:
+                        item = self._in.get_nowait()
+                    except queue.Empty:
+                        pass
+            self._hand_on(events)
+            if item is not None:
+                self._mid.put(item)
+                if item is _STOP:
+                    return
+
+    def _hand_on(self, events: list[Event]) -> None:
+        if not events or self.failed is not None:
+            return
+        try:
+            self._mid.put(self.ledger.prepare(events))
+        except Exception as exc:
+            self._fail(exc)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._mid.get()
+            if item is _STOP:
+                return
+            if isinstance(item, _Job):
+                try:
+                    item.future.set_result(item.fn(self.ledger))
+                except BaseException as exc:
+                    item.future.set_exception(exc)
+                continue
+            assert isinstance(item, Prepared)
+            if self.failed is not None:
+                continue
+            try:
+                self.trades += self.ledger.write(item).trades
+            except Exception as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.critical("clearing ledger stopped taking events: %s (the journal keeps them; restart to replay)", exc, exc_info=exc)
