@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from venue.clearing.settings import ClearingConfig
 from venue.instruments import Instrument
 from venue.journal import JournalConfig
 from venue.limits import RiskConfig, config_problems
@@ -216,6 +217,7 @@ class VenueConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)  # pre-trade limits and opening collateral (venue/limits.py)
     journal: JournalConfig = field(default_factory=JournalConfig)  # the command log (venue/journal.py)
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)  # restart shortcuts (venue/snapshot.py)
+    clearing: ClearingConfig = field(default_factory=ClearingConfig)  # fees, funding, settlement (venue/clearing/settings.py)
     source: str = ""  # the file it came from
 
     def var_path(self) -> Path:
@@ -277,3 +279,5 @@ def _check_references(cfg: VenueConfig, where: str) -> None:
                 raise ConfigError(f"{where}: clearing_members[{i}].accounts: unknown account {a}")
     for key, problem in config_problems(cfg.risk, firm_ids, set(owner), {i.symbol: i.quote_currency for i in cfg.instruments}):
         raise ConfigError(f"{where}: risk.{key}: {problem}")
+    for problem in cfg.clearing.check({i.symbol for i in cfg.instruments}):
+        raise ConfigError(f"{where}: clearing.{problem}")

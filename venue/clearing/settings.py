@@ -44,7 +44,6 @@ class ClearingConfig:
     final_settlement_window_s: int = 1800  # expiry: average of the index over the last N seconds
     implied_vol: dict[str, Decimal] = field(default_factory=dict)
     risk_free_rate: Decimal = Decimal(0)  # annual, continuously compounded (Black-76 discounting)
-    flush_interval_ms: int = 50  # the ledger writer commits at least this often while trades flow
 
     def fee_rates(self, symbol: str) -> FeeRates:
         return self.fees_by_symbol.get(symbol, self.fees)
@@ -52,7 +51,7 @@ class ClearingConfig:
     def check(self, symbols: set[str]) -> list[str]:
         """Problems a loader should report (unknown symbols, nonsensical windows)."""
         problems = [f"fees_by_symbol: unknown instrument {s}" for s in sorted(set(self.fees_by_symbol) - symbols)]
-        for name in ("vwap_window_s", "final_settlement_window_s", "flush_interval_ms"):
+        for name in ("vwap_window_s", "final_settlement_window_s"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}: must be positive")
         f = self.funding
