@@ -225,7 +225,8 @@ class Book:
         bids, asks = self.levels(Side.BUY), self.levels(Side.SELL)
         assert self.best_bid == (bids[0].price if bids else None), f"{self.symbol}: best bid cache\n{self.ladder()}"
         assert self.best_ask == (asks[0].price if asks else None), f"{self.symbol}: best ask cache\n{self.ladder()}"
-        if self.phase is not TradingPhase.PRE_OPEN and self.best_bid is not None and self.best_ask is not None:
+        # Only OPEN matches: what pre-open collected may stay crossed through HALTED or CLOSED until the next open.
+        if self.phase is TradingPhase.OPEN and self.best_bid is not None and self.best_ask is not None:
             assert self.best_bid < self.best_ask, f"crossed book\n{self.ladder()}"
 
 
