@@ -1,0 +1,269 @@
+"""Hypothesis property tests of the matching core.
+
+- Differential: on plain limit / market / cancel streams the engine's fills, cancels and
+  final book equal the naive reference book's (tests/unit/reference_book.py).
+- Stateful: random streams of every command kind over two instruments and four accounts
+  (two of them one firm's), in every phase but EXPIRED. After each command the engine's
+  own validate() runs (book never crossed in OPEN, cum + leaves == qty for live orders,
+  positions net to zero per instrument), and the events are checked: no trade with
+  oneself, no trade through either order's limit, trades only while open, each order's
+  cum grows by exactly its fills, positions equal the sum of the fills. At the end the
+  stamped commands replayed into a fresh engine give identical events and state.
+
+Example counts are kept moderate so the file runs in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, cancel, new_engine, order, replace, snapshot
+from reference_book import ReferenceBook
+from venue.commands import CancelSessionOrders, Command, EndOfDay, ExpireOrders, MassCancel, QueryOrder, SetPhase
+from venue.events import CancelRejected, Event, ExecReport, Fill, PhaseChanged
+from venue.types import ExecType, MassCancelScope, Side, StpMode, StpScope, TimeInForce, TradingPhase
+
+SIDES = st.sampled_from([BUY, SELL])
+STP_MODES = st.sampled_from(list(StpMode))
+PRICES = st.integers(min_value=95, max_value=105)
+QTYS = st.integers(min_value=1, max_value=6)
+SYMBOLS = st.sampled_from([BTC, ETH])
+ACCOUNT_IDS = st.sampled_from(sorted(ACCOUNTS))
+
+# ---------------------------------------------------------------- differential against the reference book
+
+plain_op = st.one_of(
+    st.tuples(st.just("limit"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, PRICES, st.sampled_from([TimeInForce.GTC, TimeInForce.IOC]), STP_MODES),
+    st.tuples(st.just("market"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, st.none(), st.just(TimeInForce.IOC), STP_MODES),
+    st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=40)),
+)
+
+
+def _engine_outcome(events: list[Event]) -> list[tuple]:
+    """The engine's events in the reference book's vocabulary."""
+    out: list[tuple] = []
+    for e in events:
+        if isinstance(e, Fill):
+            out.append(("fill", e.price, e.qty, e.taker.order_id, e.maker.order_id))
+        elif isinstance(e, ExecReport) and e.exec_type is ExecType.CANCELED:
+            out.append(("cancel", e.order.order_id))
+        elif isinstance(e, CancelRejected):
+            out.append(("reject", e.orig_cl_ord_id))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(plain_op, max_size=40))
+@example([("limit", "A1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING),
+          ("limit", "B1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING),
+          ("limit", "A1", BUY, 5, 101, TimeInForce.GTC, StpMode.CANCEL_RESTING),
+          ("cancel", 1)])
+def test_engine_fills_like_the_reference_book(ops: list[tuple]) -> None:
+    """Same fills (price, qty, taker, maker) in the same order, same cancels, same book."""
+    venue, ref = Driver(new_engine()), ReferenceBook()
+    sent: list[str] = []
+    for i, op in enumerate(ops):
+        if op[0] == "cancel":
+            if not sent:
+                continue
+            orig = sent[op[1] % len(sent)]
+            got, want = venue(cancel(f"c{i}", orig, firm=ACCOUNTS[orig.split("-")[0]])), ref.cancel(orig)
+        else:
+            _, account, side, qty, price, tif, stp = op
+            cl = f"{account}-{i}"
+            sent.append(cl)
+            got = venue(order(cl, side, qty, price, account=account, tif=tif, stp=stp))
+            want = ref.new(cl, account, side, qty, price, tif, stp)
+        assert _engine_outcome(got) == want, f"op {i} {op}\n{venue.ladders()}"
+    book = venue.book()
+    assert (book.depth(BUY), book.depth(SELL)) == (ref.depth(BUY), ref.depth(SELL)), venue.ladders()
+
+
+# ---------------------------------------------------------------- stateful: every command kind
+
+
+class EngineMachine(RuleBasedStateMachine):
+    """Random command streams; the checks are described in the module docstring."""
+
+    cl_ord_ids = Bundle("cl_ord_ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scope, self.phase = StpScope.ACCOUNT, TradingPhase.OPEN
+        self.venue = Driver(new_engine())
+        self.n = 0
+        self.fills: dict[int, int] = {}  # order id -> cum qty from its fills
+        self.positions: dict[tuple[str, str], int] = {}
+
+    @initialize(scope=st.sampled_from(list(StpScope)), phase=st.sampled_from([TradingPhase.OPEN, TradingPhase.OPEN, TradingPhase.PRE_OPEN]))
+    def start(self, scope: StpScope, phase: TradingPhase) -> None:
+        self.scope, self.phase = scope, phase
+        self.venue = Driver(new_engine(stp_scope=scope, phase=phase))
+
+    def _cl(self) -> str:
+        self.n += 1
+        return f"o{self.n}"
+
+    def _send(self, cmd: Command, dt: int = 1) -> list[Event]:
+        phases_before = {s: b.phase for s, b in self.venue.engine.books.items()}
+        events = self.venue(cmd, at=self.venue.ts + dt)
+        self._check(cmd, events, phases_before)
+        return events
+
+    # ------------------------------------------------------------ rules
+
+    @rule(target=cl_ord_ids, symbol=SYMBOLS, account=ACCOUNT_IDS, side=SIDES, qty=QTYS, price=PRICES,
+          tif=st.sampled_from([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.DAY, TimeInForce.IOC]), stp=STP_MODES)
+    def new_limit(self, symbol: str, account: str, side: Side, qty: int, price: int, tif: TimeInForce, stp: StpMode) -> str:
+        """The common case, drawn as often as all other order kinds together."""
+        cl = self._cl()
+        self._send(order(cl, side, qty, price, account=account, symbol=symbol, tif=tif, stp=stp))
+        return cl
+
+    @rule(target=cl_ord_ids, symbol=SYMBOLS, account=ACCOUNT_IDS, side=SIDES, qty=st.integers(min_value=1, max_value=12),
+          through=st.integers(min_value=-1, max_value=2), stp=STP_MODES)
+    def take(self, symbol: str, account: str, side: Side, qty: int, through: int, stp: StpMode) -> str:
+        """An aggressive limit priced `through` ticks past the best opposite price (a
+        market order when the opposite side is empty)."""
+        book = self.venue.book(symbol)
+        best = book.best_ask if side is BUY else book.best_bid
+        price = None if best is None else best + (through if side is BUY else -through)
+        cl = self._cl()
+        self._send(order(cl, side, qty, price if price is None or price > 0 else 1, account=account, symbol=symbol, stp=stp))
+        return cl
+
+    @rule(
+        target=cl_ord_ids,
+        symbol=SYMBOLS,
+        account=ACCOUNT_IDS,
+        side=SIDES,
+        kind=st.sampled_from(["limit", "market", "stop", "stop_limit"]),
+        qty=QTYS,
+        price=PRICES,
+        stop_offset=st.integers(min_value=-3, max_value=3),
+        tif=st.sampled_from(list(TimeInForce)),
+        expire_in=st.integers(min_value=1, max_value=20),
+        display=st.none() | st.integers(min_value=1, max_value=3),
+        post_only=st.booleans(),
+        reduce_only=st.sampled_from([False, False, False, True]),
+        stp=STP_MODES,
+    )
+    def new_order(self, symbol: str, account: str, side: Side, kind: str, qty: int, price: int, stop_offset: int, tif: TimeInForce,
+                  expire_in: int, display: int | None, post_only: bool, reduce_only: bool, stp: StpMode) -> str:
+        """Any order kind, TIF and flag; stops near the last price (some would trigger at once)."""
+        last = self.venue.book(symbol).last_px
+        stop_px = None if kind in ("limit", "market") else last + stop_offset
+        px = None if kind in ("market", "stop") else price
+        resting_limit = kind in ("limit", "stop_limit") and tif in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD)
+        cl = self._cl()
+        self._send(order(
+            cl, side, qty, px, account=account, symbol=symbol, stop_px=stop_px, tif=tif,
+            expire_time=self.venue.ts + 1 + expire_in if tif is TimeInForce.GTD else None,
+            display_qty=display if resting_limit and display is not None and display < qty else None,
+            post_only=post_only and kind == "limit" and resting_limit, reduce_only=reduce_only, stp=stp,
+        ))
+        return cl
+
+    @rule(cl=cl_ord_ids, latest=st.booleans())
+    def cancel(self, cl: str, latest: bool) -> None:
+        """By the order's latest ClOrdID, or by the one it was entered with (refused once
+        the order has been replaced)."""
+        o = self._owner(cl)
+        self._send(cancel(self._cl(), o.view.cl_ord_id if o and latest else cl, firm=o.view.firm if o else "F1"))
+
+    @rule(cl=cl_ord_ids, qty=st.integers(min_value=1, max_value=8), price_move=st.integers(min_value=-2, max_value=2))
+    def replace(self, cl: str, qty: int, price_move: int) -> None:
+        o = self._owner(cl)
+        if o is None:
+            return
+        v = o.view
+        price = None if v.price is None else v.price + price_move
+        stop_px = None if v.stop_px is None else v.stop_px + (price_move if o.level is None else 0)
+        self._send(replace(self._cl(), v.cl_ord_id, qty, price, stop_px=stop_px, firm=v.firm))
+
+    @rule(cl=cl_ord_ids)
+    def query(self, cl: str) -> None:
+        o = self._owner(cl)
+        firm = o.view.firm if o else "F1"
+        events = self._send(QueryOrder(session=f"S-{firm}", firm=firm, symbol=BTC, side=BUY, cl_ord_id=cl))
+        assert [type(e) for e in events] == [ExecReport]
+
+    @rule(action=st.sampled_from(["mass_cancel", "cancel_on_disconnect", "phase", "expire", "end_of_day"]), data=st.data())
+    def operator(self, action: str, data: st.DataObject) -> None:
+        """Everything else, together as often as one order rule: mass cancel, cancel on
+        disconnect, phase changes (EXPIRED aside: it ends an instrument), time passing."""
+        firm = data.draw(st.sampled_from(["F1", "F2", "F3"]), label="firm")
+        if action == "mass_cancel":
+            account = data.draw(st.none() | ACCOUNT_IDS, label="account")
+            symbol = data.draw(st.none() | SYMBOLS, label="symbol")
+            scope = MassCancelScope.ALL if symbol is None else MassCancelScope.INSTRUMENT
+            self._send(MassCancel(session=f"S-{firm}", firm=firm, cl_ord_id=self._cl(), scope=scope, symbol=symbol, account=account))
+        elif action == "cancel_on_disconnect":
+            tifs = data.draw(st.frozensets(st.sampled_from([TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD]), min_size=1), label="tifs")
+            self._send(CancelSessionOrders(session=f"S-{firm}", tifs=tifs))
+        elif action == "phase":
+            symbol = data.draw(SYMBOLS, label="symbol")
+            phase = data.draw(st.sampled_from([TradingPhase.OPEN, TradingPhase.PRE_OPEN, TradingPhase.HALTED, TradingPhase.CLOSED]), label="phase")
+            self._send(SetPhase(symbol=symbol, phase=phase))
+        elif action == "expire":
+            self._send(ExpireOrders(), data.draw(st.integers(min_value=1, max_value=15), label="dt"))
+        else:
+            self._send(EndOfDay())
+
+    def _owner(self, cl: str) -> Any:
+        for firm in ("F1", "F2", "F3"):
+            o = self.venue.engine.by_cl_ord_id.get((firm, cl))
+            if o is not None:
+                return o
+        return None
+
+    # ------------------------------------------------------------ checks
+
+    def _check(self, cmd: Command, events: list[Event], phases_before: dict[str, TradingPhase]) -> None:
+        engine = self.venue.engine
+        opening = {e.symbol for e in events if isinstance(e, PhaseChanged) and e.phase is TradingPhase.OPEN}
+        for e in events:
+            if isinstance(e, Fill):
+                buy, sell = e.buy, e.sell
+                key = (lambda v: v.account) if engine.stp_scope is StpScope.ACCOUNT else (lambda v: v.firm)
+                assert key(buy) != key(sell), f"self-trade {e}"
+                assert buy.price is None or e.price <= buy.price, f"bought above its limit: {e}"
+                assert sell.price is None or e.price >= sell.price, f"sold below its limit: {e}"
+                assert phases_before[e.symbol] is TradingPhase.OPEN or e.symbol in opening, f"trade while {phases_before[e.symbol]}"
+                assert e.qty > 0
+                for v, cum, leaves in ((e.taker, e.taker_cum, e.taker_leaves), (e.maker, e.maker_cum, e.maker_leaves)):
+                    self.fills[v.order_id] = self.fills.get(v.order_id, 0) + e.qty
+                    assert cum == self.fills[v.order_id], f"order {v.order_id}: cum {cum} != sum of its fills"
+                    assert cum + leaves == v.qty, f"order {v.order_id}: cum {cum} + leaves {leaves} != qty {v.qty}"
+                for v, sign in ((buy, 1), (sell, -1)):
+                    k = (v.account, e.symbol)
+                    self.positions[k] = self.positions.get(k, 0) + sign * e.qty
+            elif isinstance(e, ExecReport) and e.order.order_id:
+                assert e.cum_qty == self.fills.get(e.order.order_id, 0), f"{e.exec_type.name} report: cum != sum of fills"
+                if e.exec_type in (ExecType.CANCELED, ExecType.EXPIRED):
+                    assert e.leaves_qty == 0
+                elif e.exec_type is not ExecType.ORDER_STATUS or e.status.name in ("NEW", "PARTIALLY_FILLED"):
+                    assert e.leaves_qty + e.cum_qty == e.order.qty, f"{e.exec_type.name}: leaves + cum != qty"
+        assert {k: v for k, v in engine.positions.items() if v} == {k: v for k, v in self.positions.items() if v}
+
+    @invariant()
+    def live_orders_hold_exactly_their_fills(self) -> None:
+        for oid, o in self.venue.engine.orders.items():
+            assert o.cum == self.fills.get(oid, 0), f"order {oid}: cum {o.cum} != sum of its fills"
+
+    def teardown(self) -> None:
+        """Replaying the stamped commands into a fresh engine gives identical events and
+        an identical final state."""
+        fresh = new_engine(stp_scope=self.scope, phase=self.phase)
+        for seq, ts, cmd, events in self.venue.log:
+            assert fresh.apply(seq, ts, cmd) == events, f"replay differs at seq {seq} {cmd!r}"
+        assert snapshot(fresh) == snapshot(self.venue.engine)
+        assert fresh.next_exec_id == self.venue.engine.next_exec_id
+
+
+EngineMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TestEngineMachine = EngineMachine.TestCase
