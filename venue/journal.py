@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from venue.commands import Command
-from venue.journal_codec import CodecError, Decoder, codec
+from venue.journal_codec import ENCODE_ERRORS, CodecError, Decoder, codec
 
 log = logging.getLogger(__name__)
 
@@ -319,15 +319,15 @@ class Journal:
             return
         if self._fd is None:
             self._new_segment(batch[0][0])
-        encoders, pack_head, pack_seqts, crc32 = self._codec.encoders, _HEAD.pack, _SEQTS.pack, zlib.crc32
-        parts = []
-        for seq, ts, cmd in batch:
-            body = pack_seqts(seq, ts) + encoders[type(cmd)](cmd)
-            if len(body) > MAX_RECORD:
-                raise CodecError(f"seq {seq}: record of {len(body)} bytes exceeds {MAX_RECORD}")
-            parts.append(pack_head(len(body), crc32(body)))
-            parts.append(body)
-        data = b"".join(parts)
+        framers = self._codec.framers
+        data = bytearray()
+        try:
+            for seq, ts, cmd in batch:
+                data += framers[type(cmd)](seq, ts, cmd)
+        except ENCODE_ERRORS:
+            for seq, ts, cmd in batch:
+                self._codec.frame(seq, ts, cmd)  # raises CodecError naming the command
+            raise
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)  # type: ignore[arg-type]

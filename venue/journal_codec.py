@@ -38,6 +38,7 @@ import json
 import struct
 import types
 import typing
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
@@ -144,12 +145,14 @@ def _base(kind: Kind) -> str:
     return kind.split(":")[0].rstrip("?")
 
 
-def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum] | None]]) -> Callable[[Any], bytes]:
-    """Generate `encode(cmd) -> bytes` for one type: straight-line code, one struct.pack."""
+def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum] | None]], framed: bool) -> Callable[..., bytes]:
+    """Generate, for one type, straight-line code with one struct.pack: `encode(cmd)`, the
+    command alone; or (framed) `frame(seq, ts, cmd)`, a whole journal record: u32 body
+    length, u32 crc32(body), body = u64 seq, i64 ts, the command (venue/journal.py)."""
     n_opt = sum(1 for _, k, _ in layout if "?" in k)
     bitmap = "" if n_opt == 0 else "B" if n_opt <= 8 else "H" if n_opt <= 16 else "I"
-    fmt = "<B" + bitmap + "".join(_FIXED[_base(k)] for _, k, _ in layout)
-    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "CodecError": CodecError}
+    fmt = ("<Qq" if framed else "<") + "B" + bitmap + "".join(_FIXED[_base(k)] for _, k, _ in layout)
+    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "_head": struct.Struct("<II").pack, "_crc": zlib.crc32}
     body, args, tail = ["    bm = 0"], [], []
     bit = 0
     for i, (name, kind, enum) in enumerate(layout):
@@ -181,11 +184,16 @@ def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum]
         else:
             args.append(v)
         bit += opt
-    head = f"_pack({tag}, {'bm, ' if bitmap else ''}{', '.join(args)})"
-    body.append(f"    return {' + '.join([head, *tail])}")
-    src = "def encode(c):\n" + "\n".join(body) + "\n"
+    head = f"_pack({'seq, ts, ' if framed else ''}{tag}, {'bm, ' if bitmap else ''}{', '.join(args)})"
+    if framed:
+        body.append(f"    b = {' + '.join([head, *tail])}")
+        body.append("    return _head(len(b), _crc(b)) + b")
+        src = "def frame(seq, ts, c):\n" + "\n".join(body) + "\n"
+    else:
+        body.append(f"    return {' + '.join([head, *tail])}")
+        src = "def encode(c):\n" + "\n".join(body) + "\n"
     exec(compile(src, f"<journal encoder {cls.__name__}>", "exec"), env)
-    return env["encode"]  # type: ignore[no-any-return]
+    return env["frame" if framed else "encode"]  # type: ignore[no-any-return]
 
 
 class Codec:
@@ -193,12 +201,14 @@ class Codec:
 
     def __init__(self) -> None:
         self.encoders: dict[type, Callable[[Any], bytes]] = {}
+        self.framers: dict[type, Callable[[int, int, Any], bytes]] = {}
         commands = []
         enums: dict[str, list[str]] = {}
         for tag in sorted(TAGS):
             cls = TAGS[tag]
             layout = _layout(cls)
-            self.encoders[cls] = _build_encoder(tag, cls, layout)
+            self.encoders[cls] = _build_encoder(tag, cls, layout, framed=False)
+            self.framers[cls] = _build_encoder(tag, cls, layout, framed=True)
             commands.append([tag, cls.__name__, [[name, kind] for name, kind, _ in layout]])
             for _, _, enum in layout:
                 if enum is not None:
@@ -209,14 +219,27 @@ class Codec:
         return self._schema
 
     def encode(self, cmd: Command) -> bytes:
+        """The command alone, tag first (snapshots carry orders' NewOrders this way)."""
         enc = self.encoders.get(type(cmd))
         if enc is None:
             raise CodecError(f"{type(cmd).__name__} has no journal tag: add it to TAGS in venue/journal_codec.py")
         try:
             return enc(cmd)
-        except (struct.error, KeyError, AttributeError, UnicodeEncodeError) as exc:
+        except ENCODE_ERRORS as exc:
             raise CodecError(f"cannot journal {cmd!r}: {exc}") from None
 
+    def frame(self, seq: int, ts: int, cmd: Command) -> bytes:
+        """A whole journal record for the stamped command."""
+        enc = self.framers.get(type(cmd))
+        if enc is None:
+            raise CodecError(f"{type(cmd).__name__} has no journal tag: add it to TAGS in venue/journal_codec.py")
+        try:
+            return enc(seq, ts, cmd)
+        except ENCODE_ERRORS as exc:
+            raise CodecError(f"cannot journal seq {seq} {cmd!r}: {exc}") from None
+
+
+ENCODE_ERRORS = (struct.error, KeyError, AttributeError, UnicodeEncodeError, TypeError)
 
 _CODEC: list[Codec] = []
 

@@ -131,3 +131,13 @@ def test_reader_refuses_an_unknown_enum_member() -> None:
 
 def test_schema_is_stable_across_codec_instances() -> None:
     assert Codec().schema() == Codec().schema()
+
+
+def test_framed_record_is_length_crc_then_stamped_command() -> None:
+    import struct
+    import zlib
+
+    cmd = SetIndexPrice(underlying="ETH-USD", price=Decimal("3500.05"))
+    rec = codec().frame(7, -3, cmd)
+    body = struct.pack("<Qq", 7, -3) + codec().encode(cmd)
+    assert rec == struct.pack("<II", len(body), zlib.crc32(body)) + body
