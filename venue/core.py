@@ -125,6 +125,16 @@ class VenueCore:
         self.engine.validate()
         self.risk.validate(self.engine.orders, self.engine.positions)
 
+    def snapshot_state(self) -> dict[str, object]:
+        """The risk state and the throttle buckets (venue/snapshot.py's holder protocol;
+        the engine is snapshotted on its own)."""
+        return {"risk": self.risk.state(), "buckets": sorted((s, b[0], b[1]) for s, b in self.buckets.items())}
+
+    def restore_state(self, state: Mapping[str, object]) -> None:
+        self.risk.load_state(state["risk"])  # type: ignore[arg-type]
+        self.buckets = {s: [tokens, ts] for s, tokens, ts in state["buckets"]}  # type: ignore[attr-defined]
+        self._throttle.clear()
+
     # ------------------------------------------------------------------ throttle
 
     def _throttled(self, seq: int, ts: int, cmd: NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder, rate: int) -> Event:

@@ -195,6 +195,12 @@ class LimitBook:
     def get(self, key: RuleKey, name: str) -> int | Decimal | None:
         return self.rules.get(key, {}).get(name)
 
+    def replace_rules(self, rules: dict[RuleKey, dict[str, int | Decimal]]) -> None:
+        """Every rule at once (a snapshot's), dropping the resolved limits."""
+        self.rules = rules
+        self._cache.clear()
+        self._throttle.clear()
+
     def set(self, key: RuleKey, name: str, value: int | Decimal | None) -> None:
         """Set or clear one limit (validated by the caller); resolved limits are rebuilt lazily."""
         rule = self.rules.setdefault(key, {})

@@ -143,7 +143,7 @@ class RiskEngine:
         elif band_num or band_ticks is not None:
             ref = self.ref[symbol]
             off = price - ref if price > ref else ref - price
-            if off * res.band_den > ref * band_num or (band_ticks is not None and off > band_ticks):
+            if (band_num and off * res.band_den > ref * band_num) or (band_ticks is not None and off > band_ticks):
                 return self._band_refusal(res, symbol, price)
         if notional is not None and price * qty > notional:
             return self._refuse("max_order_notional", _RISK,
@@ -189,7 +189,7 @@ class RiskEngine:
         if cmd.price is not None and cmd.price != view.price and (res.band_num or res.band_ticks is not None):
             ref = self.ref[symbol]
             off = abs(cmd.price - ref)
-            if off * res.band_den > ref * res.band_num or (res.band_ticks is not None and off > res.band_ticks):
+            if (res.band_num and off * res.band_den > ref * res.band_num) or (res.band_ticks is not None and off > res.band_ticks):
                 return self._band_refusal(res, symbol, cmd.price)
         buy = order.side is _BUY
         if price == 0:  # a stop-market keeps no price of its own
@@ -462,6 +462,36 @@ class RiskEngine:
             if sym not in self.last_trade and sym not in self.marks:
                 self.ref[sym] = ticks
                 self.val[sym] = ticks
+
+    def state(self) -> dict[str, object]:
+        """Everything replay would rebuild, as plain data sharing nothing with live state
+        (for snapshots: venue/snapshot.py)."""
+        return {
+            "rules": [(k, sorted(v.items())) for k, v in sorted(self.limits.rules.items())],
+            "collateral": sorted(self.collateral.items()),
+            "last_trade": sorted(self.last_trade.items()), "marks": sorted(self.marks.items()),
+            "index": sorted(self.index.items()), "ref": sorted(self.ref.items()), "val": sorted(self.val.items()),
+            "kills": (self.venue_killed, sorted(self.killed_firms), sorted(self.killed_accounts)),
+            "tallies": sorted(self.tallies.items()),
+            "exposure": sorted((a, s, e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val) for a, exps in self.exposure.items() for s, e in exps.items()),
+            "open_orders": sorted((a, n) for a, n in self.open_orders.items() if n),
+        }
+
+    def load_state(self, state: Mapping[str, object]) -> None:
+        """Restore what `state()` returned, into a freshly built engine."""
+        self.limits.replace_rules({tuple(k): dict(v) for k, v in state["rules"]})  # type: ignore[attr-defined, misc]
+        for account, balance in state["collateral"]:  # type: ignore[attr-defined]
+            self.set_collateral(account, balance)
+        self.last_trade, self.marks, self.index, self.ref, self.val = (dict(state[k]) for k in ("last_trade", "marks", "index", "ref", "val"))  # type: ignore[call-overload]
+        venue, firms, accounts = state["kills"]  # type: ignore[misc]
+        self.venue_killed, self.killed_firms, self.killed_accounts = venue, set(firms), set(accounts)
+        self.any_killed = bool(venue or firms or accounts)
+        self.tallies = dict(state["tallies"])  # type: ignore[call-overload]
+        self.exposure = {}
+        for a, s, pos, bq, sq, bv, sv in state["exposure"]:  # type: ignore[attr-defined]
+            e = self.exposure.setdefault(a, {}).setdefault(s, Exposure(s))
+            e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val = pos, bq, sq, bv, sv
+        self.open_orders = dict(state["open_orders"])  # type: ignore[call-overload]
 
     def validate(self, orders: Mapping[int, Order], positions: Mapping[tuple[str, str], int]) -> None:
         """Check the counted state against the engine's (tests call it after each command)."""
