@@ -1,0 +1,276 @@
+"""The FIX 4.4 order-entry gateway: a quickfix acceptor on one side, the sequencer on the
+other.
+
+Threads. quickfix calls back on its own threads (one per connection). Those callbacks
+authenticate logons, decode application messages into commands and hand them to the
+sequencer (`submit_threadsafe`); they never touch venue state. The sequencer publishes
+each batch's events to `on_events` on its loop thread, which renders them as FIX strings
+and sends each to the session that owns the order (both sides of a trade get their own
+ExecutionReport). Market data runs on the loop thread too.
+
+Edge rules (quickfix's facts that shape this file):
+- An exception escaping a callback, other than quickfix's own (RejectLogon,
+  UnsupportedMessageType, ...), ends the process: every callback catches at its edge and
+  answers a message it could not handle with a BusinessMessageReject (35=j).
+- quickfix resets a session's store on a Logon with ResetSeqNumFlag before the
+  application sees it; authentication happens in fromAdmin on every Logon, reset or not,
+  so a reset never skips it.
+- Sessions are addressed by the client's SenderCompID (our TargetCompID): that is the
+  `session` on every command, and where its answers go. A session logged out still has
+  its store: what is sent to it then (cancel-on-disconnect reports) is kept and reaches
+  the client by resend when it logs on again.
+- No quickfix message log: its FileLog writes each Logon as received, Password (554) in
+  clear, and a Python Log deadlocks quickfix 1.16's binding. Session events (logons,
+  refusals, logouts) go to Python logging here, outgoing messages stay in the FileStore
+  (that is what resend reads), and every accepted request is in the journal.
+- quickfix itself refuses a connection whose CompIDs match no configured session, and a
+  second connection to a session already logged on, by closing it: no Logout, because
+  no session exists to send one on. Every configured session's logon is authenticated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import quickfix as fix
+
+from venue.commands import CancelSessionOrders, Command, ReplaceOrder
+from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
+from venue.fix.auth import verify_password
+from venue.fix.codec import (
+    NOTE_REASONS,
+    EdgeNote,
+    decode_cancel,
+    decode_mass_cancel,
+    decode_new_order,
+    decode_replace,
+    decode_status,
+    field_map,
+    split_fields,
+)
+from venue.fix.marketdata import MarketData
+from venue.fix.reports import HEAD, TAIL, Renderer
+from venue.fix.security_list import security_list
+from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
+from venue.refdata import FirmRecord, ReferenceData, SessionRecord
+from venue.sequencer import Sequencer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Session:
+    record: SessionRecord
+    firm: FirmRecord
+    sid: fix.SessionID
+    session: fix.Session | None = None
+    logged_on: bool = False
+
+
+class OrderEntryGateway(fix.Application):  # type: ignore[misc]
+    def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path) -> None:
+        super().__init__()
+        self.sequencer = sequencer
+        self.instruments = {i.symbol: i for i in reference.instruments}
+        self.renderer = Renderer(self.instruments)
+        self.md = MarketData(self.renderer, self.send)
+        self.state_dir = state_dir
+        firms = {f.id: f for f in reference.firms}
+        self.sessions: dict[str, _Session] = {
+            s.sender_comp_id: _Session(s, firms[s.firm], fix.SessionID("FIX.4.4", comp_id, s.sender_comp_id)) for s in reference.sessions
+        }
+        self.settings = acceptor_settings(
+            comp_id=comp_id, host=host, port=port, state_dir=state_dir,
+            sessions=[(s.sender_comp_id, s.settings) for s in reference.sessions],
+        )
+        self.dd = fix.DataDictionary(str(DATA_DICTIONARY))
+        self._notes: dict[tuple[str, str], str] = {}
+        self._response_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
+        self._qf_settings: fix.SessionSettings | None = None  # quickfix keeps references to these two
+        self._store: fix.FileStoreFactory | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Listen (on the loop thread, after the sequencer is running)."""
+        self._loop = asyncio.get_running_loop()
+        self._qf_settings = settings = to_quickfix(*self.settings)
+        self._store = fix.FileStoreFactory(settings)
+        self._acceptor = fix.ThreadedSocketAcceptor(self, self._store, settings)
+        self._acceptor.start()
+        for st in self.sessions.values():
+            st.session = fix.Session.lookupSession(st.sid)
+        log.info("order entry listening on port %s for %d sessions", self.settings[0]["SocketAcceptPort"], len(self.sessions))
+
+    async def stop(self) -> None:
+        """Log every session out and stop listening. Sessions stay addressable (their
+        stores take what is still sent to them) until `close()`."""
+        if self._acceptor is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._acceptor.stop)
+
+    def close(self) -> None:
+        """After the sequencer has drained: release quickfix's sessions."""
+        for st in self.sessions.values():
+            st.session = None
+        self._acceptor = None
+
+    # ------------------------------------------------------------------ quickfix callbacks
+
+    def onCreate(self, sid: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sid: fix.SessionID) -> None:
+        st = self.sessions.get(sid.getTargetCompID().getValue())
+        if st is not None:
+            st.logged_on = True
+            log.info("session %s (firm %s) logged on", st.record.sender_comp_id, st.firm.id)
+
+    def onLogout(self, sid: fix.SessionID) -> None:
+        try:
+            st = self.sessions.get(sid.getTargetCompID().getValue())
+            if st is None or not st.logged_on:
+                return  # a refused logon: it never had a session to cancel
+            st.logged_on = False
+            name = st.record.sender_comp_id
+            log.info("session %s logged out", name)
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self.md.drop_session, name)
+            if st.firm.cancel_on_disconnect and st.firm.cancel_on_disconnect_tifs:
+                self._submit(CancelSessionOrders(session=name, tifs=st.firm.cancel_on_disconnect_tifs))
+        except Exception:
+            log.exception("logout of %s", sid)
+
+    def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
+        try:
+            if message.getHeader().getField(35) != "A":
+                return
+            refusal = self._authenticate(message, sid)
+        except Exception:
+            log.exception("logon check for %s failed", sid)
+            refusal = "logon refused: venue error"
+        if refusal is not None:
+            log.warning("logon refused for %s: %s", sid.getTargetCompID().getValue(), refusal)
+            raise fix.RejectLogon(refusal)
+
+    def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+        try:
+            raw = message.toString()
+            self._from_app(raw, sid.getTargetCompID().getValue())
+        except fix.UnsupportedMessageType:
+            raise
+        except Exception:
+            log.exception("message from %s could not be handled", sid)
+            self._business_reject(sid.getTargetCompID().getValue(), message, "0", "the venue could not process this message")
+
+    # ------------------------------------------------------------------ inbound
+
+    def _authenticate(self, message: fix.Message, sid: fix.SessionID) -> str | None:
+        """None when the Logon may proceed, else the reason for the Logout."""
+        st = self.sessions.get(sid.getTargetCompID().getValue())
+        if st is None:
+            return "unknown SenderCompID"
+        rec = st.record
+        if st.logged_on:
+            return f"{rec.sender_comp_id} is already logged on"
+        username = message.getField(553) if message.isSetField(553) else ""
+        password = message.getField(554) if message.isSetField(554) else ""
+        if rec.username and username != rec.username:
+            return "invalid username or password"
+        if rec.password_hash:
+            if not password:
+                return "password required (554)"
+            if not verify_password(password, rec.password_hash):
+                return "invalid username or password"
+        return None
+
+    def _from_app(self, raw: str, name: str) -> None:
+        f = field_map(raw)
+        msg_type = f[35]
+        st = self.sessions[name]
+        firm = st.firm.id
+        if msg_type == "D":
+            self._submit(decode_new_order(f, name, firm, self.instruments, st.firm.stp_mode))
+        elif msg_type == "F":
+            self._submit(decode_cancel(f, name, firm))
+        elif msg_type == "G":
+            cmd, note = decode_replace(f, name, firm, self.instruments)
+            if note is None:
+                self._submit(cmd)
+            else:
+                self._call_on_loop(self._submit_noted, cmd, note)
+        elif msg_type == "H":
+            self._submit(decode_status(f, name, firm))
+        elif msg_type == "q":
+            self._submit(decode_mass_cancel(f, name, firm))
+        elif msg_type == "V":
+            self._call_on_loop(self.md.request, name, split_fields(raw))
+        elif msg_type == "x":
+            self.send(name, security_list(f, self.instruments, f"SL{next(self._response_ids)}"))
+        else:
+            raise fix.UnsupportedMessageType()
+
+    def _submit(self, cmd: Command) -> None:
+        self.sequencer.submit_threadsafe(cmd)
+
+    def _call_on_loop(self, fn: object, *args: object) -> None:
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("gateway is not started")
+        loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
+
+    def _submit_noted(self, cmd: ReplaceOrder, note: EdgeNote) -> None:
+        """On the loop: remember the edge's Text, then queue the command behind it."""
+        self._notes[(note.firm, note.cl_ord_id)] = note.text
+        self.sequencer.submit(cmd)
+
+    def _business_reject(self, name: str, message: fix.Message, reason: str, text: str) -> None:
+        header = message.getHeader()
+        ref_seq = header.getField(34) if header.isSetField(34) else "0"
+        ref_type = header.getField(35) if header.isSetField(35) else ""
+        self.send(name, f"{HEAD}35=j\x0145={ref_seq}\x01372={ref_type}\x01380={reason}\x0158={text}\x01{TAIL}")
+
+    # ------------------------------------------------------------------ outbound
+
+    def send(self, name: str, raw: str) -> None:
+        """Send a rendered message to a session (logged on or not: quickfix stores it for
+        resend). Never raises."""
+        st = self.sessions.get(name)
+        if st is None or st.session is None:
+            return
+        try:
+            st.session.send(fix.Message(raw, self.dd, False))
+        except Exception:
+            log.exception("could not send to %s: %r", name, raw)
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        """Sequencer subscriber: each event to the session(s) it belongs to."""
+        send, r = self.send, self.renderer
+        for ev in events:
+            t = type(ev)
+            if t is ExecReport:
+                send(ev.order.entry.session, r.execution_report(ev))  # type: ignore[union-attr]
+            elif t is Fill:
+                taker, maker = r.fill_reports(ev)  # type: ignore[arg-type]
+                send(ev.taker.entry.session, taker)  # type: ignore[union-attr]
+                send(ev.maker.entry.session, maker)  # type: ignore[union-attr]
+            elif t is CancelRejected:
+                note = self._notes.pop((ev.firm, ev.cl_ord_id), None) if self._notes else None  # type: ignore[union-attr]
+                text = note if note is not None and ev.reason in NOTE_REASONS else None  # type: ignore[union-attr]
+                send(ev.session, r.cancel_reject(ev, text))  # type: ignore[union-attr, arg-type]
+            elif t is MassCancelDone:
+                send(ev.session, r.mass_cancel_report(ev))  # type: ignore[union-attr, arg-type]
+        self.md.on_events(events)
