@@ -11,8 +11,9 @@ limit and IOC orders that sweep levels) feeds:
             no journal, a journal with fsync off, and a journal with fsync per batch; the
             journal's cost is the drop in commands/s against no journal (target: < 20%)
   restart   a journal of --commands records (1,000,000 by default) and a snapshot at
-            --commands - 100,000: time to recover from the journal alone, and from the
-            snapshot plus the last 100,000 records (target: < 5 s)
+            --commands - 100,000, both of VenueCore (the core the venue runs): time to
+            recover from the journal alone, and from the snapshot plus the last 100,000
+            records (target: < 5 s)
 
 Files go under --dir (default var/bench-journal, a real disk: /tmp may be tmpfs, where
 fsync costs nothing) and are removed at the end.
@@ -172,7 +173,7 @@ def bench_e2e(cmds: list[Command], base: Path, rounds: int) -> None:
 
 def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
     jdir, sdir = base / "restart" / "journal", base / "restart" / "snapshots"
-    engine = new_engine()
+    engine = new_venue_core()
     j = Journal.open(jdir, JournalConfig(fsync=FsyncPolicy.NEVER))  # setup only: restart reads what the OS has
     at = len(cmds) - tail
     t = time.perf_counter()
@@ -191,8 +192,8 @@ def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
             wrote = time.perf_counter() - t_w
     j.close()
     setup = time.perf_counter() - t
-    live = len(engine.orders)
-    remembered = len({id(o) for o in engine.by_cl_ord_id.values()})
+    live = len(engine.engine.orders)
+    remembered = len({id(o) for o in engine.engine.by_cl_ord_id.values()})
     size = sum(p.stat().st_size for p in jdir.iterdir())
     print(f"  journal: {len(cmds):,} commands, {size / 1e6:.1f} MB (built in {setup:.1f} s); at the end {live:,} live orders,"
           f" {remembered:,} orders remembered")
@@ -205,7 +206,7 @@ def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
     print(f"  read + decode alone: {n:,} records in {time.perf_counter() - t:.2f} s")
     for name, snaps in (("journal only", base / "no-snapshots"), ("snapshot + tail", sdir)):
         gc.collect()
-        rec = recover(new_engine(), jdir, snaps, JournalConfig(fsync=FsyncPolicy.NEVER))
+        rec = recover(new_venue_core(), jdir, snaps, JournalConfig(fsync=FsyncPolicy.NEVER))
         rec.journal.close()
         print(f"  restart, {name:<16}: {rec.seconds:6.2f} s  ({rec.replayed:,} records replayed"
               f"{', snapshot ' + rec.snapshot.name if rec.snapshot else ''})")
@@ -237,7 +238,7 @@ def main() -> None:
         bench_append(cmds, base)
         print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}:")
         bench_e2e(cmds[:args.e2e], base, args.rounds)
-        print("restart (MatchingEngine; VenueCore has no snapshot_state yet, so the venue itself replays the whole journal):")
+        print("restart (VenueCore: the engine, risk state and throttle buckets):")
         bench_restart(cmds[:args.commands], base, args.tail)
     finally:
         shutil.rmtree(base, ignore_errors=True)

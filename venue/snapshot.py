@@ -204,7 +204,7 @@ class _PlainPickler(pickle.Pickler):
     """Pickles plain data only: anything else is a holder breaking the contract."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is Decimal:
+        if type(obj) is Decimal or obj is Decimal:  # a Decimal, and the class it names
             return NotImplemented
         raise SnapshotError(f"snapshot state must be plain data, got {type(obj).__name__}: {obj!r:.80}")
 

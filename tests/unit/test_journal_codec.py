@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 import typing
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -90,13 +92,11 @@ def test_reader_maps_old_layouts_by_name() -> None:
     new_order[2] = [f for f in new_order[2] if f[0] != "reduce_only"]
     old["enums"]["Side"] = ["SELL", "BUY"]
     old_schema = json.dumps(old).encode()
-    # encode as the old writer would have: build its encoder through a codec whose layout lacks the field
     o = NewOrder(session="S", firm="F", account="A", cl_ord_id="c", symbol="X", side=Side.BUY, ord_type=OrdType.LIMIT, qty=1, price=5)
     data = bytearray(codec().encode(o))
     fields = [f[0] for f in next(c for c in json.loads(codec().schema())["commands"] if c[1] == "NewOrder")[2]]
     assert fields[-2] == "reduce_only" and fields[-1] == "stp"
-    # today's fixed part ends with (..., post_only u8, reduce_only u8, stp u8) and no tail after
-    # the strings... so rebuild the record by hand: drop the reduce_only byte and flip Side's code
+    # the old writer's record, by hand: today's without the reduce_only byte, BUY as code 1
     del data[_offset_of(fields, "reduce_only")]
     data[_offset_of(fields, "side")] = 1  # BUY is code 1 in the old enum order
     back = Decoder(old_schema).decode(bytes(data), 0, len(data))
@@ -134,9 +134,6 @@ def test_schema_is_stable_across_codec_instances() -> None:
 
 
 def test_framed_record_is_length_crc_then_stamped_command() -> None:
-    import struct
-    import zlib
-
     cmd = SetIndexPrice(underlying="ETH-USD", price=Decimal("3500.05"))
     rec = codec().frame(7, -3, cmd)
     body = struct.pack("<Qq", 7, -3) + codec().encode(cmd)

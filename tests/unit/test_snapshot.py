@@ -3,6 +3,7 @@ running the whole stream; damaged or foreign snapshots are refused, never half-u
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from matching_support import new_engine
 from venue.commands import Command, NewOrder
 from venue.events import Event
 from venue.sequencer import Core
-from venue.snapshot import SnapshotError, capture, holders, load, load_latest, restore, snapshot_paths, state_of, write
+from venue.snapshot import SnapshotError, capture, holders, load, load_latest, restore, snapshot_paths, state_of, uncovered, write
 
 
 def run(core: Core, cmds: list[tuple[int, int, Command]]) -> list[Event]:
@@ -197,3 +198,29 @@ def test_wrapping_core_with_state_outside_any_holder_is_refused() -> None:
     core.risk = Risk()  # type: ignore[attr-defined]
     with pytest.raises(SnapshotError, match=r"WrappedCore.buckets, WrappedCore.risk"):
         capture(core, 1, 1)
+
+
+@pytest.mark.parametrize("at", [400, 1700])
+def test_venue_core_restores_risk_and_throttle_state(tmp_path: Path, at: int) -> None:
+    """The core the venue runs: risk state and throttle buckets ride in the snapshot
+    through VenueCore's snapshot_state/restore_state."""
+    from matching_support import ACCOUNTS, BTC, ETH, instrument
+    from venue.core import VenueCore
+    from venue.limits import LimitRule, RiskConfig
+
+    def build() -> VenueCore:
+        risk = RiskConfig(limits=[LimitRule(max_order_qty=8, max_open_orders=40, max_msgs_per_s=400, im_rate=Decimal("0.1"))],
+                          collateral={a: Decimal(1_000) for a in ACCOUNTS})
+        return VenueCore([instrument(BTC), instrument(ETH)], ACCOUNTS, risk)
+
+    cmds = list(stream(21, 2500, operator=True))
+    whole = build()
+    run(whole, cmds[:at])
+    assert uncovered(whole) == []
+    write(tmp_path, capture(whole, at, cmds[at - 1][1]))
+    tail_events = run(whole, cmds[at:])
+    restored = build()
+    restore(restored, load(next(snapshot_paths(tmp_path))[1]))
+    assert run(restored, cmds[at:]) == tail_events
+    assert state_of(restored) == state_of(whole)
+    restored.validate()
