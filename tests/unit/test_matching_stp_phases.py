@@ -181,3 +181,15 @@ def test_illegal_phase_moves_are_command_rejects(venue: Driver, path: list[Tradi
 
 def test_phase_change_of_an_unknown_symbol_is_a_command_reject(venue: Driver) -> None:
     assert brief(venue(SetPhase(symbol="DOGE-PERP", phase=HALTED))) == [("CMD_REJECT", "UNKNOWN_SYMBOL")]
+
+
+def test_opening_price_is_chosen_among_prices_with_orders_not_emptied_levels(pre_open_venue: Driver) -> None:
+    """Last price 102. Bid 5@103 against ask 5@100 trade 5 anywhere from 100 to 103 with
+    no imbalance; of the order prices, 103 is nearest the last price. A level at 101 that
+    an earlier canceled order left behind must not become the auction price."""
+    venue = pre_open_venue
+    venue.all(SetPhase(symbol=BTC, phase=OPEN), order("s0", SELL, 1, 102), order("b0", BUY, 1, 102, account="B1"))
+    assert venue.book().last_px == 102
+    venue.all(SetPhase(symbol=BTC, phase=PRE_OPEN), order("gone", BUY, 5, 101), cancel("x", "gone"))
+    venue.all(order("b1", BUY, 5, 103, account="B1"), order("s1", SELL, 5, 100, account="C1"))
+    assert brief(venue(SetPhase(symbol=BTC, phase=OPEN))) == [("PHASE", BTC, "OPEN"), ("FILL", 103, 5, "SELL", "s1", 0, "b1", 0)]
