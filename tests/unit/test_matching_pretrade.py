@@ -1,0 +1,93 @@
+"""The engine's pre-trade hook, with a hand-written stub in place of venue/risk.py: when it
+is asked, that its refusal is the order's reject and changes nothing, and that the market
+collar bounds how far a market order or triggered stop may sweep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, instrument, order, replace, snapshot
+from venue.book import Book, Order
+from venue.commands import NewOrder, ReplaceOrder
+from venue.matching import MatchingEngine, Refusal
+from venue.rejects import RejectReason
+from venue.types import Side
+
+
+@dataclass
+class StubRisk:
+    refuse: set[str] = field(default_factory=set)  # ClOrdIDs (new or replace) to refuse
+    collar: dict[Side, int] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def check_new(self, ts: int, cmd: NewOrder, book: Book) -> Refusal | None:
+        self.asked.append(cmd.cl_ord_id)
+        return (RejectReason.RISK_LIMIT, "over the limit") if cmd.cl_ord_id in self.refuse else None
+
+    def check_replace(self, ts: int, order: Order, cmd: ReplaceOrder, book: Book) -> Refusal | None:
+        self.asked.append(cmd.cl_ord_id)
+        return (RejectReason.RISK_LIMIT, "over the limit") if cmd.cl_ord_id in self.refuse else None
+
+    def market_collar(self, side: Side, book: Book) -> int | None:
+        return self.collar.get(side)
+
+
+def _venue(risk: StubRisk) -> Driver:
+    return Driver(MatchingEngine([instrument(BTC), instrument(ETH)], ACCOUNTS, pre_trade=risk))
+
+
+def test_risk_refusal_rejects_the_order_and_changes_nothing() -> None:
+    risk = StubRisk(refuse={"big"})
+    venue = _venue(risk)
+    venue(order("s1", SELL, 5, 101, account="B1"))
+    before = snapshot(venue.engine)
+    events = venue(order("big", BUY, 5, 101))
+    assert brief(events) == [("REJECTED", "big", "REJECTED", 0, 0, "RISK_LIMIT")]
+    assert events[0].text == "over the limit"
+    assert snapshot(venue.engine) == before
+
+
+def test_risk_is_asked_only_about_requests_that_are_valid_on_their_own() -> None:
+    risk = StubRisk()
+    venue = _venue(risk)
+    venue.all(order("ok", BUY, 1, 99), order("bad", BUY, 0, 99), order("x", BUY, 1, 99, symbol="DOGE-PERP"), replace("r0", "ok", 0, 99))
+    assert risk.asked == ["ok"]
+
+
+def test_risk_refusal_of_a_replace_is_a_cancel_reject_and_keeps_the_order() -> None:
+    risk = StubRisk(refuse={"r1"})
+    venue = _venue(risk)
+    venue(order("o1", BUY, 5, 99))
+    assert brief(venue(replace("r1", "o1", 9, 99))) == [("CXL_REJECT", "r1", True, "NEW", "RISK_LIMIT")]
+    venue.assert_book([(99, 5)], [])
+
+
+def test_market_collar_bounds_a_market_orders_sweep() -> None:
+    """With a collar at 102, a market buy takes 101 and 102, not 103; the rest is canceled."""
+    venue = _venue(StubRisk(collar={BUY: 102}))
+    venue.all(order("s1", SELL, 1, 101, account="B1"), order("s2", SELL, 1, 102, account="B1"), order("s3", SELL, 1, 103, account="B1"))
+    assert brief(venue(order("m1", BUY, 5))) == [
+        ("NEW", "m1", "NEW", 5, 0, None),
+        ("FILL", 101, 1, "BUY", "m1", 4, "s1", 0),
+        ("FILL", 102, 1, "BUY", "m1", 3, "s2", 0),
+        ("CANCELED", "m1", "CANCELED", 0, 2, None),
+    ]
+    venue.assert_book([], [(103, 1)])
+
+
+def test_market_collar_bounds_a_triggered_stop() -> None:
+    venue = _venue(StubRisk(collar={SELL: 97}))
+    venue.all(
+        order("b1", BUY, 1, 98, account="B1"),
+        order("b2", BUY, 1, 97, account="B1"),
+        order("b3", BUY, 1, 96, account="B1"),
+        order("st", SELL, 3, stop_px=99),
+    )
+    assert brief(venue(order("s1", SELL, 1, 98, account="C1"))) == [
+        ("NEW", "s1", "NEW", 1, 0, None),
+        ("FILL", 98, 1, "SELL", "s1", 0, "b1", 0),
+        ("TRIGGERED", "st", "NEW", 3, 0, None),
+        ("FILL", 97, 1, "SELL", "st", 2, "b2", 0),
+        ("CANCELED", "st", "CANCELED", 0, 1, None),
+    ]
+    venue.assert_book([(96, 1)], [])
