@@ -207,12 +207,14 @@ class EngineMachine(RuleBasedStateMachine):
             self._send(CancelSessionOrders(session=f"S-{firm}", tifs=tifs))
         elif action == "phase":
             symbol = data.draw(SYMBOLS, label="symbol")
-            phase = data.draw(st.sampled_from([TradingPhase.OPEN, TradingPhase.PRE_OPEN, TradingPhase.HALTED, TradingPhase.CLOSED]), label="phase")
-            self._send(SetPhase(symbol=symbol, phase=phase))
+            self.set_phase(symbol, data.draw(st.sampled_from([TradingPhase.OPEN, TradingPhase.PRE_OPEN, TradingPhase.HALTED, TradingPhase.CLOSED]), label="phase"))
         elif action == "expire":
             self._send(ExpireOrders(), data.draw(st.integers(min_value=1, max_value=15), label="dt"))
         else:
             self._send(EndOfDay())
+
+    def set_phase(self, symbol: str, phase: TradingPhase) -> None:
+        self._send(SetPhase(symbol=symbol, phase=phase))
 
     def _owner(self, cl: str) -> Any:
         for firm in ("F1", "F2", "F3"):
@@ -267,3 +269,18 @@ class EngineMachine(RuleBasedStateMachine):
 
 EngineMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestEngineMachine = EngineMachine.TestCase
+
+
+def test_regression_pre_open_book_left_crossed_through_a_halt() -> None:
+    """Shrunk by the machine above (fixed in Book.validate): orders collected crossed in
+    pre-open, then a halt. The crossed book is valid while halted; the open uncrosses it."""
+    state = EngineMachine()
+    state.start(scope=StpScope.ACCOUNT, phase=TradingPhase.PRE_OPEN)
+    state.new_order(account="A1", display=1, expire_in=1, kind="limit", post_only=False, price=95, qty=1, reduce_only=False,
+                    side=SELL, stop_offset=0, stp=StpMode.CANCEL_RESTING, symbol=BTC, tif=TimeInForce.DAY)
+    state.new_order(account="B1", display=None, expire_in=1, kind="limit", post_only=False, price=95, qty=1, reduce_only=False,
+                    side=BUY, stop_offset=0, stp=StpMode.CANCEL_RESTING, symbol=BTC, tif=TimeInForce.DAY)
+    state.set_phase(symbol=BTC, phase=TradingPhase.HALTED)
+    state.set_phase(symbol=BTC, phase=TradingPhase.OPEN)
+    assert state.venue.position("B1") == 1
+    state.teardown()
