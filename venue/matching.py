@@ -617,6 +617,10 @@ class MatchingEngine:
             return RejectReason.INVALID_ORDER, f"{view.ord_type.name} order takes no stop price"
         if view.entry.post_only and cmd.price is not None and _crosses(book, order.side, cmd.price):
             return RejectReason.POST_ONLY_WOULD_CROSS, f"post-only at {cmd.price} would cross"
+        if view.entry.reduce_only:  # as on entry: refuse rather than accept and cancel at once
+            pos = self.positions.get((view.entry.account, book.symbol), 0)
+            if cmd.qty - order.cum > abs(pos):
+                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only qty {cmd.qty - order.cum} > position {abs(pos)}"
         if self.pre_trade is not None:
             return self.pre_trade.check_replace(ts, order, cmd, book)
         return None
