@@ -294,3 +294,15 @@ def test_cancel_reject_is_a_whole_record(venue: Driver) -> None:
         CancelRejected(2, T0 + 2, "S-F2", "F2", "r1", "o1", None, True, OrdStatus.REJECTED, RejectReason.UNKNOWN_ORDER, "unknown order: ClOrdID o1")
     ]
     assert isinstance(venue(cancel("c1", "o1"))[0], ExecReport)
+
+
+def test_reduce_only_replace_that_would_increase_the_position_is_refused_and_the_order_kept(venue: Driver) -> None:
+    """Long 5 with a reduce-only sell 3: raising it to 6 could open a short, so the replace
+    is refused (as the same order would be on entry) and the order stays as it was; 5 is
+    fine."""
+    venue.all(order("s0", SELL, 5, 100, account="C1"), order("b0", BUY, 5, 100))
+    venue(order("ro", SELL, 3, 110, reduce_only=True))
+    assert brief(venue(replace("r1", "ro", 6, 110))) == [("CXL_REJECT", "r1", True, "NEW", "REDUCE_ONLY_WOULD_INCREASE")]
+    venue.assert_book([], [(110, 3)])
+    assert brief(venue(replace("r2", "ro", 5, 110))) == [("REPLACED", "r2", "NEW", 5, 0, None)]
+    venue.assert_book([], [(110, 5)])
