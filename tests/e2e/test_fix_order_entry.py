@@ -22,3 +22,48 @@ def test_two_firms_trade(venue: VenueThread) -> None:
     assert get(taker, 851) == "2" and get(maker, 851) == "1"
     assert len(get(taker, 60) or "") == len("20260101-00:00:00.000000")
     check_engine(venue)
+
+
+def test_cancel_replace_status_and_mass_cancel(venue: VenueThread) -> None:
+    a = venue.logged_on("FIRM1")
+    a.new_order("O1", "BTC-PERP", 1, 4, "99000", account="FIRM1-A")
+    oid = get(a.expect_type("8", t11="O1", t150="0"), 37)
+    a.replace("O2", "O1", "BTC-PERP", 1, 3, "99000")
+    rep = a.expect_type("8", t11="O2", t150="5")
+    assert (get(rep, 41), get(rep, 37), get(rep, 38), get(rep, 151)) == ("O1", oid, "3", "3")
+    a.send("H", [(11, "O2"), (55, "BTC-PERP"), (54, 1)])
+    st = a.expect_type("8", t11="O2", t150="I")
+    assert get(st, 39) == "0" and get(st, 151) == "3"
+    a.cancel("O3", "O2", "BTC-PERP", 1)
+    cx = a.expect_type("8", t11="O3", t150="4")
+    assert get(cx, 41) == "O2" and get(cx, 39) == "4"
+    a.cancel("O4", "O2", "BTC-PERP", 1)
+    rej = a.expect_type("9", t11="O4")
+    assert get(rej, 434) == "1" and get(rej, 39) == "4" and "already canceled" in (get(rej, 58) or "")
+    for i in range(3):
+        a.new_order(f"M{i}", "ETH-PERP", 2, 1, "3600", account="FIRM1-A")
+        a.expect_type("8", t11=f"M{i}", t150="0")
+    a.send("q", [(11, "MC1"), (530, 1), (55, "ETH-PERP"), (60, "20260101-00:00:00")])
+    for i in range(3):
+        a.expect_type("8", t11=f"M{i}", t150="4")
+    report = a.expect_type("r", t11="MC1")
+    assert get(report, 531) == "1" and get(report, 533) == "3"
+    check_engine(venue)
+
+
+def test_a_session_acts_only_on_its_own_firm(venue: VenueThread) -> None:
+    a, b = venue.logged_on("FIRM1"), venue.logged_on("FIRM2")
+    a.new_order("X1", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
+    oid = get(a.expect_type("8", t11="X1", t150="0"), 37)
+    b.cancel("Y1", "X1", "BTC-PERP", 1)
+    assert get(b.expect_type("9", t11="Y1"), 102) == "1"
+    b.cancel("Y2", "whatever", "BTC-PERP", 1, extra=[(37, oid)])
+    assert get(b.expect_type("9", t11="Y2"), 102) == "1"
+    b.send("q", [(11, "Y3"), (530, 7), (60, "20260101-00:00:00")])
+    assert get(b.expect_type("r", t11="Y3"), 533) == "0"
+    b.new_order("Y4", "BTC-PERP", 2, 1, "99000", account="FIRM1-A")
+    rej = b.expect_type("8", t11="Y4", t150="8")
+    assert "does not belong to FIRM2" in (get(rej, 58) or "")
+    a.send("H", [(11, "X1"), (55, "BTC-PERP"), (54, 1)])
+    assert get(a.expect_type("8", t11="X1", t150="I"), 39) == "0"  # untouched
+    assert a.quiet(0.2) == []
