@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, order
+from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, order, replace
 from venue.commands import EndOfDay, ExpireOrders, SetPhase
 from venue.events import ExecReport, Fill, OrderView
 from venue.rejects import RejectReason
@@ -432,3 +432,34 @@ def test_parked_reduce_only_stop_triggers_and_reduces_while_the_position_is_open
     ]
     assert venue.position("A1") == 0
     assert venue.engine.reduce_only == {}
+
+
+def test_fok_counts_iceberg_reserve_when_nothing_of_its_own_stands_in_the_way(venue: Driver) -> None:
+    """Without an own order on the level the whole iceberg is reachable, slice by slice."""
+    venue(order("ice", SELL, 6, 101, account="B1", display_qty=2))
+    assert brief(venue(order("f1", BUY, 6, 101, tif=FOK))) == [
+        ("NEW", "f1", "NEW", 6, 0, None),
+        ("FILL", 101, 2, "BUY", "f1", 4, "ice", 4),
+        ("FILL", 101, 2, "BUY", "f1", 2, "ice", 2),
+        ("FILL", 101, 2, "BUY", "f1", 0, "ice", 0),
+    ]
+
+
+def test_triggered_stop_limit_rests_and_its_stop_price_can_no_longer_change(venue: Driver) -> None:
+    """Once triggered, a stop-limit is a resting limit: its price may be replaced, its
+    stop price may not."""
+    venue.all(order("st", BUY, 2, 103, stop_px=101), order("s1", SELL, 1, 101, account="B1"), order("b1", BUY, 1, 101, account="C1"))
+    venue.assert_book([(103, 2)], [])
+    events = venue(replace("r1", "st", 2, 102, stop_px=105))
+    assert brief(events) == [("CXL_REJECT", "r1", True, "NEW", "INVALID_ORDER")]
+    assert brief(venue(replace("r2", "st", 2, 102, stop_px=101))) == [("REPLACED", "r2", "NEW", 2, 0, None)]
+    venue.assert_book([(102, 2)], [])
+
+
+def test_market_order_with_day_tif_still_never_rests(venue: Driver) -> None:
+    venue(order("s1", SELL, 1, 101, account="B1"))
+    assert brief(venue(order("m1", BUY, 3, tif=DAY))) == [
+        ("NEW", "m1", "NEW", 3, 0, None),
+        ("FILL", 101, 1, "BUY", "m1", 2, "s1", 0),
+        ("CANCELED", "m1", "CANCELED", 0, 1, None),
+    ]

@@ -193,3 +193,21 @@ def test_opening_price_is_chosen_among_prices_with_orders_not_emptied_levels(pre
     venue.all(SetPhase(symbol=BTC, phase=PRE_OPEN), order("gone", BUY, 5, 101), cancel("x", "gone"))
     venue.all(order("b1", BUY, 5, 103, account="B1"), order("s1", SELL, 5, 100, account="C1"))
     assert brief(venue(SetPhase(symbol=BTC, phase=OPEN))) == [("PHASE", BTC, "OPEN"), ("FILL", 103, 5, "SELL", "s1", 0, "b1", 0)]
+
+
+def test_opening_auction_replenishes_an_iceberg_at_the_back_of_its_level(pre_open_venue: Driver) -> None:
+    """An iceberg's slices trade at the auction price one at a time, each replenishment
+    joining the tail of its level behind the order that came after it."""
+    venue = pre_open_venue
+    venue.all(
+        order("ice", SELL, 6, 100, account="B1", display_qty=2),
+        order("s2", SELL, 1, 100, account="C1"),
+        order("b1", BUY, 5, 100),
+    )
+    assert brief(venue(SetPhase(symbol=BTC, phase=OPEN))) == [
+        ("PHASE", BTC, "OPEN"),
+        ("FILL", 100, 2, "BUY", "b1", 3, "ice", 4),
+        ("FILL", 100, 1, "BUY", "b1", 2, "s2", 0),
+        ("FILL", 100, 2, "BUY", "b1", 0, "ice", 2),
+    ]
+    venue.assert_book([], [(100, 2)])
