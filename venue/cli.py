@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from venue.clearing.operator import add_parsers as add_clearing_parsers
 from venue.config import ConfigError, load_config
 from venue.journal_tool import add_parser as add_journal_parser
 
@@ -40,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     a.set_defaults(func=_admin)
     add_journal_parser(sub)
+    add_clearing_parsers(sub)
     return p
 
 

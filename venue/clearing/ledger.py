@@ -150,6 +150,7 @@ class Prepared:
     index: list[tuple[object, ...]]
     marks: list[tuple[object, ...]]
     tops: list[tuple[str, Decimal | None, Decimal | None, int]]
+    last_seq: int
 
 
 @dataclass(slots=True)
@@ -172,6 +173,7 @@ class Ledger:
         self._sync_reference()
         self.positions: dict[tuple[str, str], Position] = {}
         self.max_trade_id = 0
+        self.last_seq = 0
         self.reload()
         self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self.breaks: list[str] = []
@@ -226,6 +228,7 @@ class Ledger:
         tops: dict[str, int] = {}
         dirty: set[tuple[str, str]] = set()
         positions, hwm, dirty_add = self.positions, self.max_trade_id, dirty.add
+        ev = None
         for ev in events:
             if type(ev) is Fill:
                 seq, ts, tid, sym, price, qty, aggressor, taker, t_exec, _, _, _, maker, m_exec, _, _, _ = ev
@@ -276,6 +279,7 @@ class Ledger:
             positions=self._position_table(dirty) if dirty else None,
             dups=dups, cash=cash, index=index, marks=marks,
             tops=[self._top(sym, seq) for sym, seq in tops.items() if sym in self.instruments],
+            last_seq=max(self.last_seq, ev.seq) if ev is not None else self.last_seq,
         )
 
     def write(self, prep: Prepared) -> IngestResult:
@@ -300,11 +304,14 @@ class Ledger:
                 con.executemany("INSERT INTO mark_prices VALUES (?,?,?,?) ON CONFLICT DO NOTHING", prep.marks)
             if prep.tops:
                 con.executemany("INSERT OR REPLACE INTO book_tops VALUES (?, ?, ?, ?)", prep.tops)
+            if prep.last_seq > self.last_seq:
+                con.execute("UPDATE ledger_state SET last_seq = ?", (prep.last_seq,))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             self.reload()
             raise
+        self.last_seq = max(self.last_seq, prep.last_seq)
         res = IngestResult(trades=prep.n_trades, duplicates=len(prep.dups), movements=len(prep.cash) // 2)
         if prep.dups:
             res.breaks = self._check_duplicates(prep.dups)
@@ -336,6 +343,7 @@ class Ledger:
         ).fetchall():
             self.positions[(acct, sym)] = Position(qty, int(avg * E9), int(flow * E9), trades, last)
         self.max_trade_id = int(scalar(self.con, "SELECT coalesce(max(trade_id), 0) FROM trades"))
+        self.last_seq = int(scalar(self.con, "SELECT last_seq FROM ledger_state"))
     def _check_duplicates(self, dups: list[Fill]) -> int:
         """A replayed Fill must match the trade stored under its TradeID; count and log those
         that do not (TradeIDs reused: the core was restarted without replaying its journal)."""

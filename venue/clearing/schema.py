@@ -22,6 +22,9 @@ BANK_ACCOUNT = "CH:BANK"
 ROUNDING_ACCOUNT = "CH:ROUNDING"
 
 DDL = """
+-- the sequence number of the last event the ledger holds: restart catch-up replays after it
+CREATE TABLE IF NOT EXISTS ledger_state (last_seq BIGINT NOT NULL);
+INSERT INTO ledger_state SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ledger_state);
 CREATE TABLE IF NOT EXISTS instruments (
     symbol VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, underlying VARCHAR NOT NULL, currency VARCHAR NOT NULL,
     tick_size DECIMAL(18,8) NOT NULL, lot_size DECIMAL(18,8) NOT NULL, multiplier DECIMAL(18,8) NOT NULL,
