@@ -43,6 +43,7 @@ class RiskDriver:
         self.seq = 0
         self.ts = T0
         self.n = 0
+        self.last: list[Event] = []  # the events of the latest command
         for account, amount in (collateral or {}).items():
             self(AdjustCollateral(account=account, amount=Decimal(str(amount))))
 
@@ -50,6 +51,7 @@ class RiskDriver:
         self.seq += 1
         events = self.core.apply(self.seq, self.ts if ts is None else ts, cmd)  # type: ignore[arg-type]
         self.core.validate()
+        self.last = events
         return events
 
     def new(self, side: Side, qty: int, price: int | None = None, *, account: str = "A1", symbol: str = "BTC-PERP",
