@@ -103,6 +103,7 @@ class DropCopyClient(fix.Application):  # type: ignore[misc]
 
     def _open_csv(self, path: Path) -> None:
         """Append to an existing file, remembering what it already holds."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         exists = path.is_file() and path.stat().st_size > 0
         if exists:
             with open(path, newline="", encoding="utf-8") as f:
