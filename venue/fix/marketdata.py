@@ -77,6 +77,10 @@ class MarketData:
                 return
             self._unindex(sub)
             return
+        bad_types = sorted(types - {_BID, _OFFER, _TRADE})
+        if bad_types or not types:
+            self.send(session, _reject(req_id, "8", f"MDEntryType {bad_types[0] if bad_types else '(none)'} not published: 0 bid, 1 offer, 2 trade"))
+            return
         unknown = [s for s in symbols if s not in self.depth]
         if unknown:
             self.send(session, _reject(req_id, "0", f"unknown symbol {unknown[0]}"))
@@ -170,6 +174,6 @@ def _kind(entry: str) -> str:
 
 def _reject(req_id: str, reason: str | None, text: str) -> str:
     """MarketDataRequestReject (Y): MDReqRejReason 0 unknown symbol, 1 duplicate MDReqID,
-    5 unsupported MarketDepth, 7 unsupported AggregatedBook."""
+    5 unsupported MarketDepth, 7 unsupported AggregatedBook, 8 unsupported MDEntryType."""
     why = f"281={reason}\x01" if reason is not None else ""
     return f"{HEAD}35=Y\x01262={req_id}\x01{why}58={text}\x01{TAIL}"
