@@ -1,17 +1,23 @@
 """A naive price-time order book for differential tests of the engine (exchange-core's
 manner): one list of resting orders, searched afresh for the best maker on every fill.
-It does limit (GTC or IOC) and market orders, cancels, and self-trade prevention on the
-account, and says what happened as plain tuples:
+
+It does limit and market orders with GTC, IOC and FOK, icebergs, post-only, cancel,
+cancel/replace and self-trade prevention on the account, in the plainest way each can
+be written: FOK is tried on a copy of the book and kept only if it filled completely;
+an iceberg's next slice gets a new arrival number, which puts it at the back.
+It says what happened as plain tuples:
 
     ("fill", price, qty, taker_order_id, maker_order_id)
     ("cancel", order_id)            an order ended with quantity unfilled
-    ("reject", cl_ord_id)           a cancel that found no live order
+    ("replaced", order_id)
+    ("reject", cl_ord_id)           a refused order, or a cancel/replace naming no live order
 
-Order ids are given to orders in arrival order from 1, as the engine does.
+Order ids are given to accepted orders in arrival order from 1, as the engine does.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from venue.types import Side, StpMode, TimeInForce
@@ -20,11 +26,20 @@ from venue.types import Side, StpMode, TimeInForce
 @dataclass
 class RefOrder:
     order_id: int
+    cl_ord_id: str
     account: str
     side: Side
     price: int | None  # None: market
+    qty: int
     leaves: int
+    display: int | None
+    visible: int
     arrival: int
+    tif: TimeInForce
+    stp: StpMode
+    post_only: bool
+    cum: int = 0
+    stp_canceled: bool = False
 
 
 class ReferenceBook:
@@ -32,57 +47,116 @@ class ReferenceBook:
         self.resting: list[RefOrder] = []
         self.by_cl_ord_id: dict[str, RefOrder] = {}
         self.next_id = 1
+        self.clock = 0
 
-    def new(self, cl_ord_id: str, account: str, side: Side, qty: int, price: int | None, tif: TimeInForce, stp: StpMode) -> list[tuple]:
-        taker = RefOrder(self.next_id, account, side, price, qty, self.next_id)
+    def _tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def new(self, cl_ord_id: str, account: str, side: Side, qty: int, price: int | None, tif: TimeInForce, stp: StpMode,
+            display: int | None = None, post_only: bool = False) -> list[tuple]:
+        if post_only and self._opposite(side, price):
+            return [("reject", cl_ord_id)]
+        o = RefOrder(self.next_id, cl_ord_id, account, side, price, qty, qty, display, min(display or qty, qty), self._tick(), tif, stp, post_only)
         self.next_id += 1
-        self.by_cl_ord_id[cl_ord_id] = taker
-        out: list[tuple] = []
-        while taker.leaves:
-            makers = [r for r in self.resting if r.side is not side and self._crosses(taker, r)]
-            if not makers:
-                break
-            maker = min(makers, key=lambda r: (r.price if side is Side.BUY else -r.price, r.arrival))
-            if maker.account == account:
-                if stp is not StpMode.CANCEL_AGGRESSING:
-                    self.resting.remove(maker)
-                    out.append(("cancel", maker.order_id))
-                if stp is not StpMode.CANCEL_RESTING:
-                    out.append(("cancel", taker.order_id))
-                    return out
-                continue
-            q = min(taker.leaves, maker.leaves)
-            taker.leaves -= q
-            maker.leaves -= q
-            out.append(("fill", maker.price, q, taker.order_id, maker.order_id))
-            if maker.leaves == 0:
-                self.resting.remove(maker)
-        if taker.leaves:
-            if price is None or tif is TimeInForce.IOC:
-                out.append(("cancel", taker.order_id))
-            else:
-                self.resting.append(taker)
-        return out
+        self.by_cl_ord_id[cl_ord_id] = o
+        if tif is TimeInForce.FOK:
+            trial = copy.deepcopy(self)
+            out = trial._take(trial.by_cl_ord_id[cl_ord_id])
+            if trial.by_cl_ord_id[cl_ord_id].leaves == 0:
+                self.__dict__.update(trial.__dict__)
+                return out
+            return [("cancel", o.order_id)]
+        return self._take(o) + self._rest_or_end(o)
 
     def cancel(self, orig_cl_ord_id: str) -> list[tuple]:
-        o = self.by_cl_ord_id.get(orig_cl_ord_id)
-        if o is None or o not in self.resting:
+        o = self._live(orig_cl_ord_id)
+        if o is None:
             return [("reject", orig_cl_ord_id)]
         self.resting.remove(o)
         return [("cancel", o.order_id)]
 
+    def replace(self, orig_cl_ord_id: str, cl_ord_id: str, qty: int, price: int) -> list[tuple]:
+        """A quantity down at the same price keeps the place (and what is left of the shown
+        slice); anything else is a new arrival that may trade."""
+        o = self._live(orig_cl_ord_id)
+        if o is None:
+            return [("reject", orig_cl_ord_id)]
+        if qty <= o.cum or (o.post_only and self._opposite(o.side, price)):
+            return [("reject", orig_cl_ord_id)]
+        o.cl_ord_id = cl_ord_id
+        self.by_cl_ord_id[cl_ord_id] = o
+        leaves = qty - o.cum
+        if price == o.price and qty <= o.qty:
+            o.qty, o.leaves = qty, leaves
+            o.visible = min(o.visible, leaves)
+            return [("replaced", o.order_id)]
+        self.resting.remove(o)
+        o.qty, o.leaves, o.price = qty, leaves, price
+        o.visible = min(o.display or leaves, leaves)
+        o.arrival = self._tick()
+        return [("replaced", o.order_id)] + self._take(o) + self._rest_or_end(o)
+
     def depth(self, side: Side) -> list[tuple[int, int]]:
-        """(price, qty) best first."""
+        """(price, displayed qty) best first."""
         levels: dict[int, int] = {}
         for r in self.resting:
             if r.side is side:
                 assert r.price is not None
-                levels[r.price] = levels.get(r.price, 0) + r.leaves
+                levels[r.price] = levels.get(r.price, 0) + r.visible
         return sorted(levels.items(), reverse=side is Side.BUY)
 
-    @staticmethod
-    def _crosses(taker: RefOrder, maker: RefOrder) -> bool:
-        assert maker.price is not None
-        if taker.price is None:
-            return True
-        return maker.price <= taker.price if taker.side is Side.BUY else maker.price >= taker.price
+    def _live(self, cl_ord_id: str) -> RefOrder | None:
+        o = self.by_cl_ord_id.get(cl_ord_id)
+        return o if o is not None and o in self.resting and o.cl_ord_id == cl_ord_id else None
+
+    def _opposite(self, side: Side, price: int | None) -> bool:
+        """Does any resting order on the other side cross `price`?"""
+        probe = RefOrder(0, "", "", side, price, 1, 1, None, 1, 0, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, False)
+        return any(r.side is not side and _crosses(probe, r) for r in self.resting)
+
+    def _take(self, taker: RefOrder) -> list[tuple]:
+        out: list[tuple] = []
+        buy = taker.side is Side.BUY
+        while taker.leaves:
+            makers = [r for r in self.resting if r.side is not taker.side and _crosses(taker, r)]
+            if not makers:
+                break
+            maker = min(makers, key=lambda r: (r.price if buy else -r.price, r.arrival))  # type: ignore[operator]
+            if maker.account == taker.account:
+                if taker.stp is not StpMode.CANCEL_AGGRESSING:
+                    self.resting.remove(maker)
+                    out.append(("cancel", maker.order_id))
+                if taker.stp is not StpMode.CANCEL_RESTING:
+                    taker.stp_canceled = True
+                    out.append(("cancel", taker.order_id))
+                    return out
+                continue
+            q = min(taker.leaves, maker.visible)
+            for o in (taker, maker):
+                o.leaves -= q
+                o.cum += q
+            maker.visible -= q
+            out.append(("fill", maker.price, q, taker.order_id, maker.order_id))
+            if maker.leaves == 0:
+                self.resting.remove(maker)
+            elif maker.visible == 0:
+                maker.visible = min(maker.display or maker.leaves, maker.leaves)
+                maker.arrival = self._tick()
+        return out
+
+    def _rest_or_end(self, o: RefOrder) -> list[tuple]:
+        if o.leaves == 0 or o.stp_canceled:
+            return []
+        if o.price is None or o.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return [("cancel", o.order_id)]
+        o.visible = min(o.display or o.leaves, o.leaves)
+        self.resting.append(o)
+        return []
+
+
+def _crosses(taker: RefOrder, maker: RefOrder) -> bool:
+    assert maker.price is not None
+    if taker.price is None:
+        return True
+    return maker.price <= taker.price if taker.side is Side.BUY else maker.price >= taker.price

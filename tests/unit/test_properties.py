@@ -36,11 +36,22 @@ ACCOUNT_IDS = st.sampled_from(sorted(ACCOUNTS))
 
 # ---------------------------------------------------------------- differential against the reference book
 
-plain_op = st.one_of(
-    st.tuples(st.just("limit"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, PRICES, st.sampled_from([TimeInForce.GTC, TimeInForce.IOC]), STP_MODES),
-    st.tuples(st.just("market"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, st.none(), st.just(TimeInForce.IOC), STP_MODES),
-    st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=40)),
+limit_op = st.tuples(
+    st.just("limit"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, st.integers(min_value=98, max_value=102),
+    st.sampled_from([TimeInForce.GTC] * 4 + [TimeInForce.IOC, TimeInForce.FOK]), STP_MODES,
+    st.none() | st.integers(min_value=1, max_value=3), st.sampled_from([False, False, True]),
 )
+take_op = st.tuples(st.just("take"), st.sampled_from(["A1", "B1", "C1"]), SIDES, st.integers(min_value=1, max_value=12),
+                    st.integers(min_value=-1, max_value=2), st.sampled_from([TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK]), STP_MODES)
+OP_STRATEGIES = {
+    "limit": limit_op,
+    "take": take_op,
+    "market": st.tuples(st.just("market"), st.sampled_from(["A1", "B1", "C1"]), SIDES, QTYS, st.sampled_from([TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK]), STP_MODES),
+    "cancel": st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=60), st.booleans()),
+    "replace": st.tuples(st.just("replace"), st.integers(min_value=0, max_value=60), st.booleans(), st.integers(min_value=1, max_value=8), st.integers(min_value=-2, max_value=2)),
+}
+# Weighted: resting limits build the book, takes trade into it, the rest reshapes it.
+plain_op = st.sampled_from(["limit", "limit", "limit", "take", "take", "market", "cancel", "replace"]).flatmap(OP_STRATEGIES.__getitem__)
 
 
 def _engine_outcome(events: list[Event]) -> list[tuple]:
@@ -51,33 +62,63 @@ def _engine_outcome(events: list[Event]) -> list[tuple]:
             out.append(("fill", e.price, e.qty, e.taker.order_id, e.maker.order_id))
         elif isinstance(e, ExecReport) and e.exec_type is ExecType.CANCELED:
             out.append(("cancel", e.order.order_id))
+        elif isinstance(e, ExecReport) and e.exec_type is ExecType.REPLACED:
+            out.append(("replaced", e.order.order_id))
+        elif isinstance(e, ExecReport) and e.exec_type is ExecType.REJECTED:
+            out.append(("reject", e.order.cl_ord_id))
         elif isinstance(e, CancelRejected):
             out.append(("reject", e.orig_cl_ord_id))
     return out
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(plain_op, max_size=40))
-@example([("limit", "A1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING),
-          ("limit", "B1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING),
-          ("limit", "A1", BUY, 5, 101, TimeInForce.GTC, StpMode.CANCEL_RESTING),
-          ("cancel", 1)])
-def test_engine_fills_like_the_reference_book(ops: list[tuple]) -> None:
-    """Same fills (price, qty, taker, maker) in the same order, same cancels, same book."""
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_op, min_size=10, max_size=60))
+@example([("limit", "A1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, None, False),
+          ("limit", "B1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, 1, False),
+          ("limit", "A1", BUY, 5, 101, TimeInForce.GTC, StpMode.CANCEL_RESTING, None, False),
+          ("replace", 1, True, 2, 0),
+          ("cancel", 1, True)])
+def test_engine_agrees_with_the_reference_book(ops: list[tuple]) -> None:
+    """Limit (GTC, IOC, FOK; iceberg; post-only; some priced against the best opposite
+    price to make trades likely), market, cancel and replace (by the
+    latest or the first ClOrdID) streams in one instrument, all in OPEN: the engine gives
+    the same fills (price, qty, taker, maker) in the same order, the same cancels,
+    replaces and refusals, and leaves the same displayed book, as the naive book."""
     venue, ref = Driver(new_engine()), ReferenceBook()
     sent: list[str] = []
     for i, op in enumerate(ops):
-        if op[0] == "cancel":
+        kind = op[0]
+        if kind in ("cancel", "replace"):
             if not sent:
                 continue
-            orig = sent[op[1] % len(sent)]
-            got, want = venue(cancel(f"c{i}", orig, firm=ACCOUNTS[orig.split("-")[0]])), ref.cancel(orig)
+            first = sent[op[1] % len(sent)]
+            o = ref.by_cl_ord_id[first]
+            orig = o.cl_ord_id if op[2] else first
+            firm = ACCOUNTS[o.account]
+            if kind == "cancel":
+                got, want = venue(cancel(f"c{i}", orig, firm=firm)), ref.cancel(orig)
+            else:
+                qty, price = op[3], (o.price or 100) + op[4]
+                got, want = venue(replace(f"r{i}", orig, qty, price, firm=firm)), ref.replace(orig, f"r{i}", qty, price)
         else:
-            _, account, side, qty, price, tif, stp = op
+            if kind == "limit":
+                _, account, side, qty, price, tif, stp, display, post_only = op
+                resting = tif is TimeInForce.GTC
+                display = display if resting and display is not None and display <= qty else None
+                post_only = post_only and resting
+            elif kind == "take":
+                _, account, side, qty, through, tif, stp = op
+                opposite = ref.depth(side.opposite)
+                price = None if not opposite else max(1, opposite[0][0] + (through if side is BUY else -through))
+                display, post_only = None, False
+            else:
+                _, account, side, qty, tif, stp = op
+                price, display, post_only = None, None, False
             cl = f"{account}-{i}"
-            sent.append(cl)
-            got = venue(order(cl, side, qty, price, account=account, tif=tif, stp=stp))
-            want = ref.new(cl, account, side, qty, price, tif, stp)
+            got = venue(order(cl, side, qty, price, account=account, tif=tif, stp=stp, display_qty=display, post_only=post_only))
+            want = ref.new(cl, account, side, qty, price, tif, stp, display, post_only)
+            if want != [("reject", cl)]:
+                sent.append(cl)
         assert _engine_outcome(got) == want, f"op {i} {op}\n{venue.ladders()}"
     book = venue.book()
     assert (book.depth(BUY), book.depth(SELL)) == (ref.depth(BUY), ref.depth(SELL)), venue.ladders()
