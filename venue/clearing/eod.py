@@ -90,7 +90,10 @@ class _Run:
     def __init__(self, ledger: Ledger, day: date, cutoff: int, last: tuple[date, int] | None, now_us: int) -> None:
         self.ledger, self.con, self.day, self.cutoff, self.now_us = ledger, ledger.con, day, cutoff, now_us
         self.prev_date, self.prev_cutoff = (last[0], last[1]) if last else (None, None)
-        self.start = self.prev_cutoff if self.prev_cutoff is not None else day_cutoff(day - timedelta(days=1))
+        # trades since the last run (the first run takes every trade before its cutoff);
+        # funding from the last run, or from the start of the day on the first run
+        self.start = self.prev_cutoff if self.prev_cutoff is not None else 0
+        self.funding_start = self.prev_cutoff if self.prev_cutoff is not None else day_cutoff(day - timedelta(days=1))
         self.currency = ledger.cfg.currency
         self.legs: list[tuple[str, str, str, str | None, int]] = []  # movement, account, kind, symbol, cents
         self.totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -204,7 +207,7 @@ class _Run:
                 carried[symbol][account] = prev_qty
         for symbol, inst in sorted(perps.items()):
             step = inst.funding_interval_s * 1_000_000
-            t = -(-self.start // step) * step
+            t = -(-self.funding_start // step) * step
             while t < self.cutoff:
                 self._fund_at(symbol, inst, t, carried[symbol], cfg, previous)
                 t += step
