@@ -1,0 +1,138 @@
+"""End-to-end FIX order entry: the venue against a bare quickfix acceptor, side by side.
+
+    python3 bench/fix_e2e.py                 # about 1 minute
+    python3 bench/fix_e2e.py --duration 10   # steadier figures
+
+For 1 and 4 client sessions it measures, against each server in turn (a fresh subprocess
+and a fresh var dir each time):
+  - throughput: orders acknowledged per second, each session keeping --window orders
+    unacknowledged (tools/loadgen.py);
+  - ack latency p50/p99/p99.9 at --rate orders/s offered (5,000 by default).
+The venue runs whole (`venue run`): reference database, matching, pre-trade risk, the
+journal with its group commit, drop copy and market data. The baseline is quickfix with
+the same session settings (FileStore, the venue's data dictionary) whose application
+acknowledges each NewOrderSingle with an ExecutionReport and does nothing else.
+Half the venue's orders trade (see tools/loadgen.py), so it also sends fill reports the
+baseline never does. The load generator runs in this process, on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tools.loadgen import LoadResult, LoadSession, connect, logout, report, run  # noqa: E402
+
+SESSIONS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_config(root: Path) -> Path:
+    """The demo venue with four bench firms (two accounts each, so a session's buys and
+    sells trade with each other) and risk limits that a few seconds of load never reach."""
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    data["venue"]["order_entry"]["port"] = free_port()
+    data["venue"]["drop_copy"]["port"] = free_port()
+    data["venue"]["var_dir"] = str(root / "var")
+    for k in range(1, SESSIONS + 1):
+        data["firms"].append({"id": f"BENCH{k}", "accounts": [f"BENCH{k}-A", f"BENCH{k}-B"],
+                              "sessions": [{"sender_comp_id": f"BENCH{k}", "username": f"bench{k}", "password": f"bench{k}-secret"}]})
+        for acc in ("A", "B"):
+            data["risk"]["collateral"][f"BENCH{k}-{acc}"] = 10**12
+    data["risk"]["limits"][0].update(max_open_orders=10**9, max_msgs_per_s=10**9, max_position=10**9, max_underlying_position=10**9)
+    data["clearing_members"][0]["firms"] += [f"BENCH{k}" for k in range(1, SESSIONS + 1)]
+    path = root / "bench.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def sessions(n: int) -> list[LoadSession]:
+    return [LoadSession(f"BENCH{k}", f"bench{k}", f"bench{k}-secret", (f"BENCH{k}-A", f"BENCH{k}-B")) for k in range(1, n + 1)]
+
+
+class Server:
+    def __init__(self, kind: str, root: Path) -> None:
+        self.kind, self.root = kind, root
+        self.config = bench_config(root)
+        self.port = yaml.safe_load(self.config.read_text())["venue"]["order_entry"]["port"]
+        self.log = root / f"{kind}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        args = [sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)] if self.kind == "venue" else \
+            [sys.executable, str(REPO / "bench" / "fix_baseline.py"), "--config", str(self.config)]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited: {self.log.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"{self.kind} did not listen")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def measure(kind: str, n: int, *, duration: float, rate: float, window: int) -> tuple[LoadResult, LoadResult]:
+    with tempfile.TemporaryDirectory(prefix=f"fix-e2e-{kind}-") as tmp, Server(kind, Path(tmp)) as server:
+        ss = sessions(n)
+        connect(server.port, ss)
+        try:
+            run(ss, duration=min(1.0, duration), window=window)  # warm up
+            peak = run(ss, duration=duration, window=window)
+            paced = run(ss, duration=duration, rate=rate)
+        finally:
+            logout(ss)
+    return peak, paced
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="venue vs bare quickfix: FIX order-entry throughput and ack latency")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s for the latency measurement")
+    p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
+    a = p.parse_args()
+    print(f"duration {a.duration}s per run, window {a.window}/session, latency at {a.rate:,.0f} orders/s offered; {os.cpu_count()} cpus")
+    rows = []
+    for n in (1, SESSIONS):
+        base_peak, base_paced = measure("baseline", n, duration=a.duration, rate=a.rate, window=a.window)
+        venue_peak, venue_paced = measure("venue", n, duration=a.duration, rate=a.rate, window=a.window)
+        for label, r in ((f"baseline {n} sess max", base_peak), (f"venue    {n} sess max", venue_peak),
+                         (f"baseline {n} sess @{a.rate:,.0f}", base_paced), (f"venue    {n} sess @{a.rate:,.0f}", venue_paced)):
+            print(report(label, r), flush=True)
+        ratio = venue_peak.throughput / base_peak.throughput if base_peak.throughput else float("nan")
+        rows.append((n, ratio, venue_paced.percentile(99)))
+        print(f"-> {n} session(s): venue/baseline throughput = {ratio:.0%} (target >= 75%); "
+              f"venue p99 ack at {a.rate:,.0f}/s = {venue_paced.percentile(99) / 1000:.2f} ms (target < 2 ms)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
