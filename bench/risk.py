@@ -1,7 +1,7 @@
 """Risk benchmark: the per-order cost of every pre-trade check, against matching alone.
 
-One seeded stream (passive adds around a drifting mid on two instruments of different
-underlyings, cancels of live orders, aggressive IOC orders that sweep levels; 40 accounts
+One seeded stream (passive adds around a drifting mid on three instruments, two of them
+on one underlying, cancels of live orders, aggressive IOC orders that sweep levels; 40 accounts
 of 4 firms, 4 sessions) runs, in the same process and interleaved rounds, through:
   matching   MatchingEngine.apply, no pre-trade check
   risk       VenueCore.apply: session throttle, kill switch, max qty, price band, max
@@ -38,10 +38,12 @@ from venue.types import InstrumentKind, OrdType, Side, TimeInForce  # noqa: E402
 INSTRUMENTS = [
     Instrument(symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, underlying="BTC-USD", quote_currency="USD", tick_size=Decimal("0.5"),
                lot_size=Decimal(1), multiplier=Decimal("0.001"), reference_price=Decimal(100000), funding_interval_s=28800),
+    Instrument(symbol="BTC-27MAR27", kind=InstrumentKind.FUTURE, underlying="BTC-USD", quote_currency="USD", tick_size=Decimal("0.5"),
+               lot_size=Decimal(1), multiplier=Decimal("0.001"), reference_price=Decimal(100000)),
     Instrument(symbol="ETH-PERP", kind=InstrumentKind.PERPETUAL, underlying="ETH-USD", quote_currency="USD", tick_size=Decimal("0.05"),
                lot_size=Decimal(1), multiplier=Decimal("0.01"), reference_price=Decimal(3500), funding_interval_s=28800),
 ]
-FIRMS = [f"F{i}" for i in range(4)]
+SYMBOLS = ("BTC-PERP", "BTC-27MAR27", "ETH-PERP")
 ACCOUNTS = {f"F{i}-A{j}": f"F{i}" for i in range(4) for j in range(10)}
 ACCOUNT_IDS = list(ACCOUNTS)
 LIMITS = RiskConfig(
@@ -54,11 +56,11 @@ LIMITS = RiskConfig(
 
 def stream(n: int, seed: int) -> list[Command]:
     rng = random.Random(seed)
-    mids = {"BTC-PERP": 200_000, "ETH-PERP": 70_000}
+    mids = {"BTC-PERP": 200_000, "BTC-27MAR27": 200_000, "ETH-PERP": 70_000}
     live: list[tuple[str, str]] = []  # (firm, ClOrdID)
     out: list[Command] = []
     for oid in range(1, n + 1):
-        symbol = "BTC-PERP" if rng.random() < 0.7 else "ETH-PERP"
+        symbol = rng.choices(SYMBOLS, weights=(5, 2, 3))[0]
         mids[symbol] += rng.choice((-1, 0, 0, 1))
         mid = mids[symbol]
         account = ACCOUNT_IDS[rng.randrange(len(ACCOUNT_IDS))]

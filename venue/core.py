@@ -210,7 +210,7 @@ class VenueCore:
         if cmd.account not in risk.accounts:
             return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account!r}")
         a = cmd.account
-        coll, im = risk.collateral.get(a, Decimal(0)), risk.margin(a)
+        coll, im = risk.collateral.get(a, Decimal(0)), risk.margin_of(a)
         rows = [
             ("collateral", f"{money(coll)} {risk.currency}"),
             ("initial_margin", f"{money(im)} {risk.currency}"),
@@ -249,7 +249,7 @@ class VenueCore:
             return _refused(seq, ts, cmd, RejectReason.INVALID_QTY, f"amount must be a non-zero number, got {cmd.amount}")
         balance = risk.collateral.get(cmd.account, Decimal(0)) + cmd.amount
         if cmd.amount < 0:
-            im = risk.margin(cmd.account)
+            im = risk.margin_of(cmd.account)
             if balance < im or balance < 0:
                 return _refused(seq, ts, cmd, RejectReason.RISK_LIMIT,
                                 f"risk: credit: withdrawal would leave collateral {money(balance)} < initial margin {money(im)} {risk.currency}")

@@ -1,0 +1,348 @@
+"""The state pre-trade risk reads, kept current from the core's events (pure: no I/O).
+
+Per account and instrument, an `Exposure`: the position and, per side, the live orders'
+remaining quantity and value (price x leaves, tick-lots). Live means resting or parked: an
+untriggered stop counts at its limit price, a stop-market at its stop price; a market
+order counts at 0 (its NEW and fills cancel out within its own command). Per account and
+underlying, an `UnderlyingExposure` sums the same in the underlying's integer unit. Per
+account, `margin` is the initial margin of all its exposures, kept as a running total so
+the credit check costs the same however many instruments the account trades.
+
+It follows the events alone, without per-order records: NEW adds the order's leaves; a
+Fill takes the fill's quantity off both orders and moves both positions; CANCELED and
+EXPIRED take off what was left (qty - cum_qty); REPLACED swaps the old terms (which
+`check_replace` noted: the engine asks it last, right before it replaces) for the new.
+
+Margin per exposure is im_rate x max(long, short): long is the long position valued at
+the margin price plus the live buys' value, short the same on the other side, so orders
+that reduce a position add nothing. The margin price is the mark, else the index, else
+the instrument's reference price; never the last trade, so a trade does not revalue other
+accounts' positions (and cannot be used to move their margin). In 10^-12 of the venue
+currency (venue/limits.py MARGIN_SCALE): ints throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_FLOOR, Decimal
+
+from venue.book import Order
+from venue.events import Event, ExecReport, Fill
+from venue.instruments import Instrument
+from venue.limits import MARGIN_SCALE, LimitBook, Resolved, RiskConfig, RuleKey, underlying_scales
+from venue.operator import KillScope
+from venue.types import ExecType, InstrumentKind, Side
+
+CHECKS = ("kill_switch", "throttle", "max_order_qty", "price_band", "max_order_notional", "open_orders", "position",
+          "underlying_position", "credit")
+_BUY = Side.BUY
+_X_NEW, _X_CANCELED, _X_EXPIRED, _X_REPLACED = ExecType.NEW, ExecType.CANCELED, ExecType.EXPIRED, ExecType.REPLACED
+
+
+def money(d: Decimal | int) -> str:
+    """1,250.5: thousands separated, no exponent, no trailing zeros."""
+    return f"{Decimal(d).normalize():,f}"
+
+
+def from_units(units: int) -> Decimal:
+    """Margin units (10^-12 of the currency) as an exact Decimal amount."""
+    return Decimal(units).scaleb(-12)
+
+
+class UnderlyingExposure:
+    """One account's positions and live orders over every contract on one underlying."""
+
+    __slots__ = ("net", "buy", "sell")
+
+    def __init__(self) -> None:
+        self.net = 0
+        self.buy = 0
+        self.sell = 0
+
+
+class Exposure:
+    """One account's position and live orders in one instrument, with its cached limits
+    (`res`, `rate`: margin units per tick-lot, 0 for none) and margin counted (`im`)."""
+
+    __slots__ = ("account", "symbol", "pos", "buy_qty", "sell_qty", "buy_val", "sell_val", "res", "rate", "im", "und", "units")
+
+    def __init__(self, account: str, symbol: str, res: Resolved, und: UnderlyingExposure, units: int) -> None:
+        self.account = account
+        self.symbol = symbol
+        self.pos = 0
+        self.buy_qty = 0
+        self.sell_qty = 0
+        self.buy_val = 0
+        self.sell_val = 0
+        self.res = res
+        self.rate = res.im_units or 0
+        self.im = 0
+        self.und = und
+        self.units = units  # underlying units per lot
+
+
+class RiskState:
+    """Exposures, margin, reference prices, collateral, kill switches, limits, tallies."""
+
+    def __init__(self, instruments: Iterable[Instrument], accounts: Mapping[str, str], config: RiskConfig) -> None:
+        insts = list(instruments)
+        self.instruments = {i.symbol: i for i in insts}
+        self.accounts = dict(accounts)
+        self.currency = config.currency
+        self.units_per_lot, self.unit_scale = underlying_scales(insts)
+        self.underlying_of = {i.symbol: i.underlying for i in insts}
+        self.limits = LimitBook(config.limits, self.accounts, self.instruments, self.unit_scale)
+        self.collateral: dict[str, Decimal] = {}
+        self.collateral_units: dict[str, int] = {}  # floor(collateral x MARGIN_SCALE)
+        self.last_trade: dict[str, int] = {}
+        self.marks: dict[str, int] = {}
+        self.index: dict[str, int] = {}  # symbol -> its underlying's index, in the symbol's ticks
+        self.ref: dict[str, int] = {i.symbol: i.reference_ticks for i in insts}  # band reference: last trade, mark, index
+        self.val: dict[str, int] = dict(self.ref)  # margin price: mark, index, reference
+        self.venue_killed = False
+        self.killed_firms: set[str] = set()
+        self.killed_accounts: set[str] = set()
+        self.any_killed = False  # any of the three: the hot path asks this one flag
+        self.tallies: dict[str, int] = dict.fromkeys(CHECKS, 0)
+        self.exposure: dict[str, dict[str, Exposure]] = {}  # account -> symbol -> Exposure
+        self.underlying: dict[tuple[str, str], UnderlyingExposure] = {}  # (account, underlying)
+        self.margin: dict[str, int] = {}  # account -> initial margin, units
+        self.open_orders: dict[str, int] = {}
+        self._replacing: tuple[int, int, int] = (0, 0, 0)  # (order id, price, leaves) before a replace
+
+    # ------------------------------------------------------------------ lookups
+
+    def killed(self, firm: str, account: str) -> bool:
+        return self.venue_killed or firm in self.killed_firms or account in self.killed_accounts
+
+    def margin_of(self, account: str) -> Decimal:
+        """The account's initial margin in the venue currency."""
+        return from_units(self.margin.get(account, 0))
+
+    def _exposure(self, account: str, symbol: str) -> Exposure:
+        exps = self.exposure.get(account)
+        if exps is None:
+            exps = self.exposure[account] = {}
+        exp = exps.get(symbol)
+        if exp is None:
+            key = (account, self.underlying_of[symbol])
+            und = self.underlying.get(key)
+            if und is None:
+                und = self.underlying[key] = UnderlyingExposure()
+            exp = exps[symbol] = Exposure(account, symbol, self.limits.resolved(account, symbol), und, self.units_per_lot[symbol])
+        return exp
+
+    def _remargin(self, exp: Exposure) -> None:
+        """Recount one exposure's margin into its account's total."""
+        pos = exp.pos
+        if pos > 0:
+            long, short = exp.buy_val + pos * self.val[exp.symbol], exp.sell_val
+        elif pos < 0:
+            long, short = exp.buy_val, exp.sell_val - pos * self.val[exp.symbol]
+        else:
+            long, short = exp.buy_val, exp.sell_val
+        im = exp.rate * (long if long > short else short)
+        if im != exp.im:
+            self.margin[exp.account] = self.margin.get(exp.account, 0) + im - exp.im
+            exp.im = im
+
+    def _remargin_all(self) -> None:
+        """After limits or margin prices change: every exposure's limits and margin afresh."""
+        for exps in self.exposure.values():
+            for exp in exps.values():
+                exp.res = self.limits.resolved(exp.account, exp.symbol)
+                exp.rate = exp.res.im_units or 0
+                self._remargin(exp)
+
+    # ------------------------------------------------------------------ state from events
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        """Follow what the core did. (Written out inline: it runs for every event.)"""
+        for ev in events:
+            t = type(ev)
+            if t is ExecReport:
+                et = ev.exec_type  # type: ignore[union-attr]
+                if et is _X_NEW:
+                    qty, opened = ev.leaves_qty, 1  # type: ignore[union-attr]
+                elif et is _X_CANCELED or et is _X_EXPIRED:
+                    qty, opened = ev.cum_qty - ev.order.qty, -1  # type: ignore[union-attr]
+                elif et is _X_REPLACED:
+                    self._replaced(ev)  # type: ignore[arg-type]
+                    continue
+                else:
+                    continue
+                view = ev.order  # type: ignore[union-attr]
+                e = view.entry
+                exps = self.exposure.get(e.account)
+                exp = exps.get(e.symbol) if exps is not None else None
+                if exp is None:
+                    exp = self._exposure(e.account, e.symbol)
+                price = view.price if view.price is not None else (view.stop_px or 0)
+                if e.side is _BUY:
+                    exp.buy_qty += qty
+                    exp.buy_val += price * qty
+                    exp.und.buy += qty * exp.units
+                else:
+                    exp.sell_qty += qty
+                    exp.sell_val += price * qty
+                    exp.und.sell += qty * exp.units
+                self.open_orders[e.account] = self.open_orders.get(e.account, 0) + opened
+                if exp.rate:
+                    self._remargin(exp)
+            elif t is Fill:
+                symbol, qty = ev.symbol, ev.qty  # type: ignore[union-attr]
+                buy = ev.aggressor is _BUY  # type: ignore[union-attr]
+                self._filled(ev.taker, symbol, qty, buy, ev.taker_leaves)  # type: ignore[union-attr]
+                self._filled(ev.maker, symbol, qty, not buy, ev.maker_leaves)  # type: ignore[union-attr]
+                price = ev.price  # type: ignore[union-attr]
+                self.last_trade[symbol] = price
+                self.ref[symbol] = price
+
+    def _filled(self, view: object, symbol: str, qty: int, buy: bool, leaves: int) -> None:
+        e = view.entry  # type: ignore[attr-defined]
+        exp = self.exposure[e.account][symbol]
+        price = view.price if view.price is not None else (view.stop_px or 0)  # type: ignore[attr-defined]
+        units = qty * exp.units
+        und = exp.und
+        if buy:
+            exp.buy_qty -= qty
+            exp.buy_val -= price * qty
+            exp.pos += qty
+            und.buy -= units
+            und.net += units
+        else:
+            exp.sell_qty -= qty
+            exp.sell_val -= price * qty
+            exp.pos -= qty
+            und.sell -= units
+            und.net -= units
+        if not leaves:
+            self.open_orders[e.account] -= 1
+        if exp.rate:
+            self._remargin(exp)
+
+    def _replaced(self, ev: ExecReport) -> None:
+        view = ev.order
+        oid, old_price, old_leaves = self._replacing
+        assert oid == view.order_id, f"replace of order {view.order_id} was not checked"
+        e = view.entry
+        price = view.price if view.price is not None else (view.stop_px or 0)
+        exp = self.exposure[e.account][e.symbol]
+        d_qty, d_val = ev.leaves_qty - old_leaves, price * ev.leaves_qty - old_price * old_leaves
+        if e.side is _BUY:
+            exp.buy_qty += d_qty
+            exp.buy_val += d_val
+            exp.und.buy += d_qty * exp.units
+        else:
+            exp.sell_qty += d_qty
+            exp.sell_val += d_val
+            exp.und.sell += d_qty * exp.units
+        if exp.rate:
+            self._remargin(exp)
+
+    # ------------------------------------------------------------------ operator state
+
+    def set_kill(self, scope: KillScope, target: str, engaged: bool) -> None:
+        if scope is KillScope.VENUE:
+            self.venue_killed = engaged
+        else:
+            names = self.killed_firms if scope is KillScope.FIRM else self.killed_accounts
+            (names.add if engaged else names.discard)(target)
+        self.any_killed = bool(self.venue_killed or self.killed_firms or self.killed_accounts)
+
+    def set_limit(self, key: RuleKey, name: str, value: int | Decimal | None) -> None:
+        self.limits.set(key, name, value)
+        self._remargin_all()
+
+    def set_collateral(self, account: str, balance: Decimal) -> None:
+        self.collateral[account] = balance
+        self.collateral_units[account] = int((balance * MARGIN_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+
+    def set_mark(self, symbol: str, ticks: int) -> None:
+        self.marks[symbol] = ticks
+        self.val[symbol] = ticks
+        if symbol not in self.last_trade:
+            self.ref[symbol] = ticks
+        self._remargin_all()
+
+    def set_index(self, underlying: str, price: Decimal) -> None:
+        """The index, as each non-option contract's nearest tick: the reference of futures and
+        perpetuals until they trade or get a mark (an option's price is not its index)."""
+        for sym, inst in self.instruments.items():
+            if inst.underlying != underlying or inst.kind is InstrumentKind.OPTION:
+                continue
+            ticks = int((price / inst.tick_size).to_integral_value())
+            self.index[sym] = ticks
+            if sym not in self.marks:
+                self.val[sym] = ticks
+                if sym not in self.last_trade:
+                    self.ref[sym] = ticks
+        self._remargin_all()
+
+    # ------------------------------------------------------------------ snapshots and invariants
+
+    def state(self) -> dict[str, object]:
+        """Everything replay would rebuild, as plain data sharing nothing with live state
+        (for snapshots: venue/snapshot.py). Margins and underlying sums are derived."""
+        return {
+            "rules": [(k, sorted(v.items())) for k, v in sorted(self.limits.rules.items())],
+            "collateral": sorted(self.collateral.items()),
+            "last_trade": sorted(self.last_trade.items()), "marks": sorted(self.marks.items()),
+            "index": sorted(self.index.items()), "ref": sorted(self.ref.items()), "val": sorted(self.val.items()),
+            "kills": (self.venue_killed, sorted(self.killed_firms), sorted(self.killed_accounts)),
+            "tallies": sorted(self.tallies.items()),
+            "exposure": sorted((a, s, e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val) for a, exps in self.exposure.items() for s, e in exps.items()),
+            "open_orders": sorted((a, n) for a, n in self.open_orders.items() if n),
+        }
+
+    def load_state(self, state: Mapping[str, object]) -> None:
+        """Restore what `state()` returned, into a freshly built one."""
+        self.limits.replace_rules({tuple(k): dict(v) for k, v in state["rules"]})  # type: ignore[attr-defined, misc]
+        for account, balance in state["collateral"]:  # type: ignore[attr-defined]
+            self.set_collateral(account, balance)
+        self.last_trade, self.marks, self.index, self.ref, self.val = (dict(state[k]) for k in ("last_trade", "marks", "index", "ref", "val"))  # type: ignore[call-overload]
+        venue, firms, accounts = state["kills"]  # type: ignore[misc]
+        self.venue_killed, self.killed_firms, self.killed_accounts = venue, set(firms), set(accounts)
+        self.any_killed = bool(venue or firms or accounts)
+        self.tallies = dict(state["tallies"])  # type: ignore[call-overload]
+        self.exposure, self.underlying, self.margin = {}, {}, {}
+        for a, s, pos, bq, sq, bv, sv in state["exposure"]:  # type: ignore[attr-defined]
+            e = self._exposure(a, s)
+            e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val = pos, bq, sq, bv, sv
+            e.und.net += pos * e.units
+            e.und.buy += bq * e.units
+            e.und.sell += sq * e.units
+        self.open_orders = dict(state["open_orders"])  # type: ignore[call-overload]
+        self._remargin_all()
+
+    def validate(self, orders: Mapping[int, Order], positions: Mapping[tuple[str, str], int]) -> None:
+        """Check the counted state against the engine's, and the running sums against a
+        recount (tests call it after each command)."""
+        want: dict[tuple[str, str], list[int]] = {}
+        opens: dict[str, int] = {}
+        for o in orders.values():
+            e = o.view.entry
+            w = want.setdefault((e.account, e.symbol), [0, 0, 0, 0, positions.get((e.account, e.symbol), 0)])
+            price = o.view.price if o.view.price is not None else (o.view.stop_px or 0)
+            w[0 if o.side is _BUY else 1] += o.leaves
+            w[2 if o.side is _BUY else 3] += price * o.leaves
+            opens[e.account] = opens.get(e.account, 0) + 1
+        for (account, symbol), pos in positions.items():
+            want.setdefault((account, symbol), [0, 0, 0, 0, pos])
+        assert {a: n for a, n in self.open_orders.items() if n} == opens, f"open orders {self.open_orders} != {opens}"
+        have = {(a, s): [e.buy_qty, e.sell_qty, e.buy_val, e.sell_val, e.pos] for a, exps in self.exposure.items() for s, e in exps.items()}
+        assert {k: v for k, v in have.items() if any(v)} == {k: v for k, v in want.items() if any(v)}, \
+            f"counted [buy, sell, buy value, sell value, position] {have} != {want}"
+        unds: dict[tuple[str, str], list[int]] = {}
+        margins: dict[str, int] = {}
+        for a, exps in self.exposure.items():
+            for s, e in exps.items():
+                u = unds.setdefault((a, self.underlying_of[s]), [0, 0, 0])
+                u[0] += e.pos * e.units
+                u[1] += e.buy_qty * e.units
+                u[2] += e.sell_qty * e.units
+                pos, v = e.pos, self.val[s]
+                long, short = e.buy_val + max(pos, 0) * v, e.sell_val + max(-pos, 0) * v
+                margins[a] = margins.get(a, 0) + (self.limits.resolved(a, s).im_units or 0) * max(long, short)
+        assert {k: [u.net, u.buy, u.sell] for k, u in self.underlying.items()} == unds, "underlying sums drifted"
+        assert {a: m for a, m in self.margin.items() if m} == {a: m for a, m in margins.items() if m}, f"margin {self.margin} != recount {margins}"
