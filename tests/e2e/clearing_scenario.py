@@ -195,8 +195,9 @@ async def check_day(driver: Driver, day: date) -> None:
             assert {k: accounts[account][k] for k in want} == want, f"{day} {account}"
     # totals reconcile to the ledger to the cent
     ledger = {a: (D(due), D(bal)) for a, due, bal in await driver.ledger(
-        "SELECT account, sum(amount) FILTER (WHERE business_date = ? AND kind NOT IN ('DEPOSIT', 'WITHDRAWAL')),"
-        " sum(amount) FILTER (WHERE business_date <= ?) FROM cash_entries WHERE account LIKE 'FIRM%' GROUP BY 1", (day, day))}
+        "SELECT account, coalesce(sum(amount) FILTER (WHERE business_date = ? AND kind NOT IN ('DEPOSIT', 'WITHDRAWAL')), 0),"
+        " coalesce(sum(amount) FILTER (WHERE business_date <= ?), 0) FROM cash_entries JOIN accounts USING (account)"
+        " WHERE clearing_member = 'CLEARER1' GROUP BY 1", (day, day))}
     for account, row in accounts.items():
         assert (D(row["net_due"]), D(row["closing_balance"])) == ledger[account], account
     total = next(r for r in rows if r["record"] == "TOTAL")

@@ -1,0 +1,105 @@
+"""The clearing scenario (clearing_scenario.py) end to end: orders over FIX order-entry
+sessions, index and mark prices and the settlement runs through the operator channel
+(`venue admin index|mark|eod`), the venue's clock moved across three days; the settlement
+files checked field by field after each day, then `venue clearing reconcile` through the
+channel, and `venue eod` / `venue clearing reconcile` on the stopped venue's files."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clearing_scenario import DAY3, at, DAY1, play
+from fixclient import FixClient, get
+from venue_harness import VenueThread, write_config
+
+from venue import admin
+from venue.cli import main
+
+TIMEOUT = 30.0
+
+
+class FixDriver:
+    def __init__(self, v: VenueThread) -> None:
+        self.v = v
+        self.var = v.cfg.var_path()
+        self.out_dir = self.var / v.cfg.clearing.settlement_dir
+        self.clients = {f: v.logged_on(f) for f in ("FIRM1", "FIRM2")}
+        self.ids = itertools.count(1)
+        self.now = at(DAY1, 0)
+        assert v.venue is not None
+        seq = v.venue.sequencer
+        v.call(lambda: setattr(seq, "clock", lambda: self.now))
+
+    def set_time(self, ts_us: int) -> None:
+        self.now = ts_us
+
+    async def _admin(self, *args: str) -> str:
+        ok, out = await asyncio.to_thread(admin.request, self.var, args[0], list(args[1:]), 120.0)
+        assert ok, out
+        return out
+
+    async def index(self, underlying: str, price: str) -> None:
+        await self._admin("index", underlying, price)
+
+    async def mark(self, symbol: str, price: str) -> None:
+        await self._admin("mark", symbol, price)
+
+    async def trade(self, maker: str, side: str, taker: str, symbol: str, qty: int, price: str) -> None:
+        m, t = self.clients[maker], self.clients[taker]
+        mid, tid = f"M{next(self.ids)}", f"T{next(self.ids)}"
+        m_side, t_side = (1, 2) if side == "buy" else (2, 1)
+        await asyncio.to_thread(self._cross, m, mid, t, tid, symbol, qty, price, m_side, t_side, maker, taker)
+
+    @staticmethod
+    def _cross(m: FixClient, mid: str, t: FixClient, tid: str, symbol: str, qty: int, price: str, ms: int, ts: int, maker: str, taker: str) -> None:
+        m.new_order(mid, symbol, ms, qty, price, account=f"{maker}-A")
+        m.expect_type("8", t11=mid, t150="0")
+        t.new_order(tid, symbol, ts, qty, price, account=f"{taker}-A")
+        fill = t.expect_type("8", t11=tid, t150="F")
+        assert get(fill, 32) == str(qty) and get(fill, 39) == "2"
+        m.expect_type("8", t11=mid, t150="F")
+
+    async def eod(self, day: date) -> str:
+        return await self._admin("eod", "--date", str(day))
+
+    async def ledger(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        assert self.v.venue is not None and self.v.venue.clearing is not None
+        return await self.v.venue.clearing.writer.run(lambda led: led.con.execute(sql, params).fetchall(), TIMEOUT)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+@pytest.fixture
+def venue(config: Path) -> Iterator[VenueThread]:
+    v = VenueThread(config).start()
+    try:
+        yield v
+    finally:
+        v.stop()
+
+
+@pytest.mark.slow
+async def test_three_days_over_fix(venue: VenueThread, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    driver = FixDriver(venue)
+    messages = await play(driver)
+    assert messages[0].startswith("2026-12-24 settled: 4 trades")
+    assert "nothing changed" in await driver.eod(DAY3)
+    assert "no breaks" in await driver._admin("reconcile")
+    ok, out = await asyncio.to_thread(admin.request, driver.var, "eod", ["--date", "2026-02-30"], 30.0)
+    assert not ok and "--date: expected YYYY-MM-DD" in out
+    await asyncio.to_thread(venue.stop)
+    # the venue stopped: the CLI opens the ledger itself
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["clearing", "reconcile", "--config", str(config)]) == 0
+    assert "no breaks" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["eod", "--date", str(DAY3), "--config", str(config)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
