@@ -330,10 +330,37 @@ def _build_decoder(cls: type, fields: list[tuple[str, Kind]], enums: dict[str, l
         bit += opt
     body.append("    if p != end:")
     body.append(f"        raise CodecError(f'{cls.__name__} record is {{end - off + 1}} bytes, fields take {{p - off + 1}}')")
-    body.append(f"    return _cls({', '.join(kwargs)})")
+    if _fills_slots(cls):
+        # A frozen dataclass's __init__ sets each field through object.__setattr__: twice the
+        # cost of the whole decode. A slotted one without __post_init__ can be filled through
+        # its slot descriptors instead, which is what replay and snapshot restore spend on.
+        env["_new"] = object.__new__
+        body.append("    c = _new(_cls)")
+        for name, f in current.items():
+            env[f"_s_{name}"] = getattr(cls, name).__set__
+        for kw in kwargs:
+            name, expr = kw.split("=", 1)
+            body.append(f"    _s_{name}(c, {expr})")
+        for name, f in current.items():
+            if name not in written:
+                if f.default is not dataclasses.MISSING:
+                    env[f"_d_{name}"] = f.default
+                    body.append(f"    _s_{name}(c, _d_{name})")
+                else:
+                    env[f"_d_{name}"] = f.default_factory
+                    body.append(f"    _s_{name}(c, _d_{name}())")
+        body.append("    return c")
+    else:
+        body.append(f"    return _cls({', '.join(kwargs)})")
     src = "def decode(buf, off, end):\n" + "\n".join(body) + "\n"
     exec(compile(src, f"<journal decoder {cls.__name__}>", "exec"), env)
     return env["decode"]  # type: ignore[no-any-return]
+
+
+def _fills_slots(cls: type) -> bool:
+    """Whether instances can be built by setting their slots (no __post_init__ to run)."""
+    slots = set(getattr(cls, "__slots__", ()))
+    return not hasattr(cls, "__post_init__") and all(f.name in slots for f in dataclasses.fields(cls))
 
 
 def _find_enum(cls: type, field: str, enum_name: str) -> type[Enum]:

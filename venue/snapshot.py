@@ -10,8 +10,10 @@ GTD heap (live entries), phases, last prices, accounts and the id counters.
 
 Taking one has two halves, so the sequencer is paused only for the first:
   `capture(core, seq, ts)`   on the loop thread, at a batch boundary (a sequencer
-                             subscriber): copies the mutable fields of every order and
-                             book into tuples; views and NewOrders are immutable, shared.
+                             subscriber): copies the live orders' mutable fields and the
+                             books' queues into tuples, and the ClOrdID index (a C-speed
+                             dict copy); views and NewOrders are immutable, shared, and a
+                             done order never changes again, so it is read later.
   `write(directory, snap)`   in a worker thread: encodes, writes `<seq>.snap.tmp`,
                              fsyncs, renames to `<seq>.snap`, fsyncs the directory,
                              keeps the newest `keep`.
@@ -179,9 +181,7 @@ def capture(core: object, seq: int, ts: int) -> Captured:
     unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(Book.__slots__) - set(BOOK_FIELDS))
     if unknown:
         raise SnapshotError(f"the engine has state snapshot.py does not carry: {', '.join(unknown)}")
-    table = {o.order_id: o for o in e.by_cl_ord_id.values()}
-    table.update(e.orders)
-    orders = [(o.view, o.price, o.leaves, o.cum, o.cost, o.visible, o.display, o.status.name, o.stp_key) for o in table.values()]
+    live = [(o.view, o.price, o.leaves, o.cum, o.cost, o.visible, o.display, o.status.name, o.stp_key) for o in e.orders.values()]
     books = [
         (
             b.symbol, b.phase.name, b.last_px,
@@ -193,9 +193,8 @@ def capture(core: object, seq: int, ts: int) -> Captured:
     ]
     live_gtd = sorted({g for g in e.gtd if g[1] in e.orders})
     state = (
-        orders, list(e.orders), [(k, o.order_id) for k, o in e.by_cl_ord_id.items()], list(e.positions.items()),
-        [(k, list(d)) for k, d in e.reduce_only.items()], live_gtd, list(e.accounts.items()), books,
-        e.next_order_id, e.next_exec_id, e.next_trade_id,
+        live, e.by_cl_ord_id.copy(), list(e.positions.items()), [(k, list(d)) for k, d in e.reduce_only.items()], live_gtd,
+        list(e.accounts.items()), books, e.next_order_id, e.next_exec_id, e.next_trade_id,
     )
     return Captured(seq, ts, state, {name: h.snapshot_state() for name, h in holders(core)})
 
@@ -217,17 +216,26 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 def encode(snap: Captured) -> bytes:
-    """The snapshot file's body (worker thread: touches only immutable objects)."""
-    c = codec()
-    enc = c.encode
-    orders, live, by_cl, positions, reduce_only, gtd, accounts, books, noid, neid, ntid = snap.engine
-    flat = [
-        (v.order_id, v.cl_ord_id, v.orig_cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type.name, enc(v.entry), *rest)
-        for v, *rest in orders
-    ]
+    """The snapshot file's body (worker thread). Live orders come from the copies capture()
+    made; done orders are read from the objects themselves, which is safe because an order
+    never changes again once it is done (filled, canceled, expired) and the ClOrdID index
+    copy holds only orders that were live or already done at capture time."""
+    enc = codec().encode
+    live, by_cl, positions, reduce_only, gtd, accounts, books, noid, neid, ntid = snap.engine
+    rows: dict[int, tuple[Any, ...]] = {}
+    for v, *rest in live:
+        rows[v.order_id] = (v.order_id, v.cl_ord_id, v.orig_cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type.name, enc(v.entry), *rest)
+    index = []
+    for key, o in by_cl.items():
+        oid = o.order_id
+        if oid not in rows:
+            v = o.view
+            rows[oid] = (oid, v.cl_ord_id, v.orig_cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type.name, enc(v.entry),
+                         o.price, o.leaves, o.cum, o.cost, o.visible, o.display, o.status.name, o.stp_key)
+        index.append((key, oid))
     body = {
-        "schema": c.schema(), "orders": flat, "live": live, "by_cl_ord_id": by_cl, "positions": positions,
-        "reduce_only": reduce_only, "gtd": gtd, "accounts": accounts, "books": books,
+        "schema": codec().schema(), "orders": list(rows.values()), "live": [v.order_id for v, *_ in live], "by_cl_ord_id": index,
+        "positions": positions, "reduce_only": reduce_only, "gtd": gtd, "accounts": accounts, "books": books,
         "next_order_id": noid, "next_exec_id": neid, "next_trade_id": ntid, "holders": snap.holders,
     }
     out = io.BytesIO()

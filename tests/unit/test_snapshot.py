@@ -14,7 +14,7 @@ from matching_support import new_engine
 from venue.commands import Command, NewOrder
 from venue.events import Event
 from venue.sequencer import Core
-from venue.snapshot import SnapshotError, capture, holders, load, load_latest, restore, snapshot_paths, state_of, uncovered, write
+from venue.snapshot import SnapshotError, capture, encode, holders, load, load_latest, restore, snapshot_paths, state_of, uncovered, write
 
 
 def run(core: Core, cmds: list[tuple[int, int, Command]]) -> list[Event]:
@@ -224,3 +224,15 @@ def test_venue_core_restores_risk_and_throttle_state(tmp_path: Path, at: int) ->
     assert run(restored, cmds[at:]) == tail_events
     assert state_of(restored) == state_of(whole)
     restored.validate()
+
+
+def test_capture_is_a_consistent_copy(tmp_path: Path) -> None:
+    """The file is encoded in another thread while the venue goes on: commands applied after
+    capture() must not leak into it."""
+    cmds = list(stream(13, 3000))
+    e = new_engine()
+    run(e, cmds[:1500])
+    at_once = encode(capture(e, 1500, 0))
+    later = capture(e, 1500, 0)
+    run(e, cmds[1500:])
+    assert encode(later) == at_once
