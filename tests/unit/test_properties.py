@@ -195,8 +195,12 @@ class EngineMachine(RuleBasedStateMachine):
     )
     def new_order(self, symbol: str, account: str, side: Side, kind: str, qty: int, price: int, stop_offset: int, tif: TimeInForce,
                   expire_in: int, display: int | None, post_only: bool, reduce_only: bool, stp: StpMode) -> str:
-        """Any order kind, TIF and flag; stops near the last price (some would trigger at once)."""
+        """Any order kind, TIF and flag; stops near the last price (some would trigger at once);
+        a reduce-only order mostly against the account's position (refused when flat)."""
         last = self.venue.book(symbol).last_px
+        pos = self.venue.position(account, symbol)
+        if reduce_only and pos:
+            side, qty = (SELL if pos > 0 else BUY), min(qty, abs(pos))
         stop_px = None if kind in ("limit", "market") else last + stop_offset
         px = None if kind in ("market", "stop") else price
         resting_limit = kind in ("limit", "stop_limit") and tif in (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD)
@@ -297,6 +301,25 @@ class EngineMachine(RuleBasedStateMachine):
     def live_orders_hold_exactly_their_fills(self) -> None:
         for oid, o in self.venue.engine.orders.items():
             assert o.cum == self.fills.get(oid, 0), f"order {oid}: cum {o.cum} != sum of its fills"
+
+    @invariant()
+    def live_orders_answer_to_their_latest_cl_ord_id(self) -> None:
+        engine = self.venue.engine
+        for o in engine.orders.values():
+            assert engine.by_cl_ord_id.get((o.view.firm, o.view.cl_ord_id)) is o, f"order {o.order_id} not found by {o.view.cl_ord_id}"
+
+    @invariant()
+    def live_reduce_only_orders_can_only_reduce(self) -> None:
+        """Every live reduce-only order (resting or parked) is indexed, opposes its
+        account's position and is no bigger than it; the index holds nothing else."""
+        engine = self.venue.engine
+        indexed = {oid for orders in engine.reduce_only.values() for oid in orders}
+        live = {oid for oid, o in engine.orders.items() if o.view.entry.reduce_only}
+        assert indexed == live, f"reduce-only index {sorted(indexed)} != live reduce-only orders {sorted(live)}"
+        for oid in live:
+            o = engine.orders[oid]
+            pos = engine.positions.get((o.view.account, o.view.symbol), 0)
+            assert pos * o.side.sign < 0 and o.leaves <= abs(pos), f"reduce-only order {oid} ({o.side.name} {o.leaves}) against position {pos}"
 
     def teardown(self) -> None:
         """Replaying the stamped commands into a fresh engine gives identical events and
