@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import quickfix as fix
 
-from venue.commands import CancelSessionOrders, Command, ReplaceOrder
+from venue.commands import CancelSessionOrders, Command
 from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
 from venue.fix.auth import verify_password
 from venue.fix.codec import (
@@ -90,6 +91,8 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         )
         self.dd = fix.DataDictionary(str(DATA_DICTIONARY))
         self._notes: dict[tuple[str, str], str] = {}
+        self._inbox: deque[tuple[Command, EdgeNote | None]] = deque()  # quickfix threads -> loop
+        self._drain_scheduled = False
         self._response_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
@@ -208,10 +211,7 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
             self._submit(decode_cancel(f, name, firm))
         elif msg_type == "G":
             cmd, note = decode_replace(f, name, firm, self.instruments)
-            if note is None:
-                self._submit(cmd)
-            else:
-                self._call_on_loop(self._submit_noted, cmd, note)
+            self._submit(cmd, note)
         elif msg_type == "H":
             self._submit(decode_status(f, name, firm))
         elif msg_type == "q":
@@ -223,19 +223,30 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         else:
             raise fix.UnsupportedMessageType()
 
-    def _submit(self, cmd: Command) -> None:
-        self.sequencer.submit_threadsafe(cmd)
+    def _submit(self, cmd: Command, note: EdgeNote | None = None) -> None:
+        """Hand a command to the loop (from any thread). Under load one wake-up of the loop
+        carries many commands: each call_soon_threadsafe is a syscall and a loop turn."""
+        self._inbox.append((cmd, note))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._call_on_loop(self._drain)
+
+    def _drain(self) -> None:
+        """On the loop: queue everything handed in, in arrival order. The flag is cleared
+        before draining, so a command appended meanwhile is drained now or wakes us again."""
+        self._drain_scheduled = False
+        inbox, submit, notes = self._inbox, self.sequencer.submit, self._notes
+        while inbox:
+            cmd, note = inbox.popleft()
+            if note is not None:
+                notes[(note.firm, note.cl_ord_id)] = note.text
+            submit(cmd)
 
     def _call_on_loop(self, fn: object, *args: object) -> None:
         loop = self._loop
         if loop is None:
             raise RuntimeError("gateway is not started")
         loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]
-
-    def _submit_noted(self, cmd: ReplaceOrder, note: EdgeNote) -> None:
-        """On the loop: remember the edge's Text, then queue the command behind it."""
-        self._notes[(note.firm, note.cl_ord_id)] = note.text
-        self.sequencer.submit(cmd)
 
     def _business_reject(self, name: str, message: fix.Message, reason: str, text: str) -> None:
         header = message.getHeader()
@@ -252,7 +263,7 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         if st is None or st.session is None:
             return
         try:
-            st.session.send(fix.Message(raw, self.dd, False))
+            st.session.send(fix.Message(raw, self.dd, False) if "\x01268=" in raw or "\x01146=" in raw else fix.Message(raw, False))
         except Exception:
             log.exception("could not send to %s: %r", name, raw)
 
