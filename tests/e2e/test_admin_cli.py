@@ -115,6 +115,24 @@ def test_limit_changed_at_run_time_bites_over_fix(running: tuple[Path, VenueProc
         a.close()
 
 
+def test_throttle_over_fix_keeps_the_session_up(running: tuple[Path, VenueProcess]) -> None:
+    config, proc = running
+    assert admin(config, "limit", "--firm", "FIRM2", "max_msgs_per_s", "2")[0] == 0
+    b = logged_on(proc.port, "FIRM2")
+    try:
+        for i in range(5):  # a burst: the bucket holds 2
+            b.new_order(f"T{i}", "ETH-PERP", 2, 1, "3600", account="FIRM2-A")
+        answers = [b.expect(lambda m, i=i: get(m, 11) == f"T{i}", what=f"T{i}") for i in range(5)]
+        assert [get(m, 150) for m in answers] == ["0", "0", "8", "8", "8"]
+        assert get(answers[2], 58) == "risk: throttle 2 messages/s exceeded on session FIRM2"
+        b.quiet(0.7)  # a token comes back every half second
+        b.new_order("T5", "ETH-PERP", 2, 1, "3600", account="FIRM2-A")
+        b.expect_type("8", t11="T5", t150="0")
+    finally:
+        b.close()
+        assert admin(config, "limit", "--firm", "FIRM2", "max_msgs_per_s", "clear")[0] == 0
+
+
 @pytest.mark.parametrize(("args", "error"), [
     (("limit", "max_order_qty", "abc"), "max_order_qty: expected a decimal number, got 'abc'"),
     (("limit", "max_order_qty", "1.5"), "refused: max_order_qty must be a whole number, got 1.5"),
