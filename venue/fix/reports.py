@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from venue.events import CancelRejected, ExecReport, Fill, MassCancelDone, OrderView
 from venue.instruments import Instrument
-from venue.types import OrdStatus
+from venue.types import ExecType
 
 SOH = "\x01"
 HEAD = "8=FIX.4.4\x019=0\x01"
@@ -80,7 +80,7 @@ class Renderer:
         whole, rest = divmod(cost, cum)
         if rest == 0:
             return self.px(symbol, whole)
-        return decimal_text(Decimal(cost) / Decimal(cum) * self.instruments[symbol].tick_size)
+        return decimal_text(Decimal(cost) * self.instruments[symbol].tick_size / Decimal(cum))  # one rounding
 
     # ------------------------------------------------------------------ messages
 
@@ -115,7 +115,7 @@ class Renderer:
             f"\x01151={self.qty(symbol, ev.leaves_qty) if known else '0'}\x0114={self.qty(symbol, ev.cum_qty) if known else '0'}"
             f"\x016={self.avg_px(symbol, ev.cum_cost, ev.cum_qty) if known else '0'}\x0160={self.utc(ev.ts)}\x01"
         )
-        if ev.reason is not None and ev.status is OrdStatus.REJECTED and ev.exec_type.value == "8":
+        if ev.reason is not None and ev.exec_type is ExecType.REJECTED:
             body += f"103={ev.reason.ord_rej_reason}\x01"
         if ev.text:
             body += f"58={_clean(ev.text)}\x01"
