@@ -17,18 +17,25 @@ import os
 import signal
 from dataclasses import dataclass, field
 
+from drop_copy.entitlement import entitlements_from_reference
+from drop_copy.service import DropCopyService
 from venue import admin_commands  # noqa: F401  (registers the operator commands)
 from venue.admin import AdminServer
+from venue.clearing import operator as clearing_operator  # noqa: F401  (registers eod and reconcile)
+from venue.clearing.service import Clearing, account_map, open_ledger
 from venue.commands import AdjustCollateral
 from venue.config import VenueConfig
 from venue.core import VenueCore
+from venue.fix.gateway import OrderEntryGateway
 from venue.matching import MatchingEngine
 from venue.recovery import Durable
+from venue.refdata import ReferenceData, open_reference
 from venue.sequencer import Sequencer
 
 log = logging.getLogger("venue")
 
 STEP_TIMEOUT_S = 30.0
+CLEARING_CATCH_UP_TIMEOUT_S = 600.0  # replaying a long journal into the ledger after a crash
 
 
 @dataclass
@@ -42,32 +49,89 @@ class Venue:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     admin: AdminServer | None = None
     durable: Durable | None = None  # the journal and snapshots
+    reference: ReferenceData | None = None  # read once at startup (seeded from cfg on first start)
+    gateway: OrderEntryGateway | None = None
+    drop_copy: DropCopyService | None = None
+    clearing: Clearing | None = None  # the DuckDB ledger and its writer threads
 
     @classmethod
     def build(cls, cfg: VenueConfig) -> Venue:
-        core = VenueCore(cfg.instruments, cfg.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
+        ref = open_reference(cfg)
+        core = new_core(cfg, ref)
         durable = Durable.open(cfg, core)  # the journal replayed into it, after the newest snapshot
         core = durable.core
-        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=durable.sequencer(), durable=durable)
+        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=durable.sequencer(), durable=durable, reference=ref)
 
     async def start(self) -> None:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)
+        await asyncio.wait_for(self._start_clearing(), CLEARING_CATCH_UP_TIMEOUT_S)
         self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
         if self.sequencer.next_seq == 1:  # a venue's first start: deposit the config's opening collateral
             for account, amount in self.cfg.risk.collateral.items():
                 await self.sequencer.call(AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)"))
         self.admin = AdminServer(self, self.cfg.var_path())
         await self.admin.start()
+        self._start_drop_copy()
+        await self._start_order_entry()
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
 
+    async def _start_clearing(self) -> None:
+        """Before the sequencer runs: open the ledger, catch it up with the journal (in a
+        thread), subscribe its writer; then expire the contracts the ledger settled."""
+        ref, cfg = self.reference, self.cfg
+        assert ref is not None
+        accounts = account_map(ref.accounts(), ref.clearing_members)
+        ledger = await asyncio.to_thread(open_ledger, cfg, accounts, ref.instruments)
+        self.clearing = await asyncio.to_thread(Clearing.open, cfg, ledger, lambda: new_core(cfg, ref), self.sequencer.next_seq - 1)
+        self.sequencer.subscribers.append(self.clearing.writer)
+        self.clearing.expire_settled(self.engine.books, self.sequencer.submit)
+
+    async def _start_order_entry(self) -> None:
+        """Last step of startup: the FIX order-entry acceptor (stops first)."""
+        assert self.reference is not None
+        oe = self.cfg.venue.order_entry
+        self.gateway = OrderEntryGateway(
+            reference=self.reference, sequencer=self.sequencer, comp_id=self.cfg.venue.comp_id,
+            host=oe.host, port=oe.port, state_dir=self.cfg.var_path() / "fix" / "order_entry",
+        )
+        self.gateway.md.seed(self.engine.books)
+        self.sequencer.subscribers.append(self.gateway.on_events)
+        self.gateway.start()
+
+    def _start_drop_copy(self) -> None:
+        """Clearing members' acceptor, after recovery and before order entry (stops first).
+        Its catch-ups and trade capture replays run the journal through fresh cores."""
+        ref, cfg = self.reference, self.cfg
+        assert ref is not None
+        dc = cfg.venue.drop_copy
+        self.drop_copy = DropCopyService(
+            entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
+            comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
+            journal=cfg.var_path() / cfg.journal.dir, core_factory=lambda: new_core(cfg, ref),
+        )
+        self.drop_copy.start(self.sequencer)
+
     async def stop(self) -> None:
+        if self.drop_copy is not None:
+            await asyncio.wait_for(self.drop_copy.stop(self.sequencer), STEP_TIMEOUT_S)
+        if self.gateway is not None:
+            await asyncio.wait_for(self.gateway.stop(), STEP_TIMEOUT_S)
         if self.admin is not None:
             await asyncio.wait_for(self.admin.close(), STEP_TIMEOUT_S)
         self.sequencer.stop()
         await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), STEP_TIMEOUT_S)
+        if self.clearing is not None:  # every published batch written, then the file closed
+            await asyncio.to_thread(self.clearing.close, STEP_TIMEOUT_S)
         if self.durable is not None:  # no final snapshot of a core that broke an invariant
             await asyncio.wait_for(self.durable.close(final=self.sequencer.failed is None), STEP_TIMEOUT_S)
+        if self.gateway is not None:
+            self.gateway.close()
         log.info("venue %s stopped", self.cfg.venue.name)
+
+
+def new_core(cfg: VenueConfig, ref: ReferenceData) -> VenueCore:
+    """A fresh core as the venue builds it: recovery replays into one, drop copy into others."""
+    return VenueCore(ref.instruments, ref.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
 
 
 async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
