@@ -1,18 +1,21 @@
 """Hypothesis property tests of the matching core.
 
-- Differential: on plain limit / market / cancel streams the engine's fills, cancels and
-  final book equal the naive reference book's (tests/unit/reference_book.py).
+- Differential: on streams of limit (GTC, IOC, FOK, iceberg, post-only), market, cancel
+  and replace commands the engine's fills, cancels, replaces, refusals and final book
+  equal the naive reference book's (tests/unit/reference_book.py).
 - Stateful: random streams of every command kind over two instruments and four accounts
   (two of them one firm's), in every phase but EXPIRED. After each command the engine's
   own validate() runs (book never crossed in OPEN, cum + leaves == qty for live orders,
   positions net to zero per instrument), and the events are checked: no trade with
   oneself, no trade through either order's limit, trades only while open, each order's
-  cum grows by exactly its fills, positions equal the sum of the fills. At the end the
-  stamped commands replayed into a fresh engine give identical events and state.
+  cum grows by exactly its fills, positions equal the sum of the fills, the book deltas
+  paint exactly the displayed book, live reduce-only orders can only reduce. At the end
+  the stamped commands replayed into a fresh engine give identical events, deltas and
+  state.
 
-Example counts are kept moderate so the file runs in seconds.
+Example counts are kept moderate so the file runs in seconds; the shrunk counterexamples
+found so far are kept as @example / regression tests.
 """
-
 from __future__ import annotations
 
 from typing import Any
@@ -24,7 +27,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, cancel, new_engine, order, replace, snapshot
 from reference_book import ReferenceBook
 from venue.commands import CancelSessionOrders, Command, EndOfDay, ExpireOrders, MassCancel, QueryOrder, SetPhase
-from venue.events import CancelRejected, Event, ExecReport, Fill, PhaseChanged
+from venue.events import BookDelta, CancelRejected, Event, ExecReport, Fill, PhaseChanged
 from venue.types import ExecType, MassCancelScope, Side, StpMode, StpScope, TimeInForce, TradingPhase
 
 SIDES = st.sampled_from([BUY, SELL])
@@ -139,6 +142,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.n = 0
         self.fills: dict[int, int] = {}  # order id -> cum qty from its fills
         self.positions: dict[tuple[str, str], int] = {}
+        self.market_data: dict[tuple[str, Side], dict[int, int]] = {}  # the book as BookDeltas paint it
+        self.deltas: list[list[BookDelta]] = []  # per command, for the replay
 
     @initialize(scope=st.sampled_from(list(StpScope)), phase=st.sampled_from([TradingPhase.OPEN, TradingPhase.OPEN, TradingPhase.PRE_OPEN]))
     def start(self, scope: StpScope, phase: TradingPhase) -> None:
@@ -150,9 +155,24 @@ class EngineMachine(RuleBasedStateMachine):
         return f"o{self.n}"
 
     def _send(self, cmd: Command, dt: int = 1) -> list[Event]:
-        phases_before = {s: b.phase for s, b in self.venue.engine.books.items()}
+        """Apply one command, check its events, then drain its book deltas (a batch of one,
+        as the sequencer would) into the market-data model and compare it with the book."""
+        engine = self.venue.engine
+        phases_before = {s: b.phase for s, b in engine.books.items()}
         events = self.venue(cmd, at=self.venue.ts + dt)
         self._check(cmd, events, phases_before)
+        deltas = engine.drain_book_deltas(self.venue.seq, self.venue.ts)
+        self.deltas.append(deltas)
+        for d in deltas:
+            levels = self.market_data.setdefault((d.symbol, d.side), {})
+            if d.qty:
+                levels[d.price] = d.qty
+            else:
+                levels.pop(d.price, None)
+        for symbol, book in engine.books.items():
+            for side in (BUY, SELL):
+                shown = sorted(self.market_data.get((symbol, side), {}).items(), reverse=side is BUY)
+                assert shown == book.depth(side), f"market data {symbol} {side.name} {shown} != book\n{book.ladder()}"
         return events
 
     # ------------------------------------------------------------ rules
@@ -323,10 +343,11 @@ class EngineMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Replaying the stamped commands into a fresh engine gives identical events and
-        an identical final state."""
+        book deltas, and an identical final state."""
         fresh = new_engine(stp_scope=self.scope, phase=self.phase)
-        for seq, ts, cmd, events in self.venue.log:
+        for (seq, ts, cmd, events), deltas in zip(self.venue.log, self.deltas, strict=True):
             assert fresh.apply(seq, ts, cmd) == events, f"replay differs at seq {seq} {cmd!r}"
+            assert fresh.drain_book_deltas(seq, ts) == deltas, f"replayed book deltas differ at seq {seq} {cmd!r}"
         assert snapshot(fresh) == snapshot(self.venue.engine)
         assert fresh.next_exec_id == self.venue.engine.next_exec_id
 
