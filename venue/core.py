@@ -215,10 +215,10 @@ class VenueCore:
             ("collateral", f"{money(coll)} {risk.currency}"),
             ("initial_margin", f"{money(im)} {risk.currency}"),
             ("available", f"{money(coll - im)} {risk.currency}"),
-            ("open_orders", str(risk.open_orders.get(a, 0))),
+            ("open_orders", str(risk.open_orders(a))),
             ("killed", "yes" if risk.killed(risk.accounts[a], a) else "no"),
         ]
-        for sym, e in sorted(risk.exposure.get(a, {}).items()):
+        for sym, e in sorted(risk.accts[a].exps.items() if a in risk.accts else ()):
             if e.pos or e.buy_qty or e.sell_qty:
                 rows.append((sym, f"position {e.pos:,} open buy {e.buy_qty:,} open sell {e.sell_qty:,}"))
         return [RiskReport(seq, ts, a, tallies, tuple(rows))]

@@ -1,4 +1,4 @@
-"""Pre-trade risk: the checks an order passes before it can add exposure, and their state.
+"""Pre-trade risk: the checks an order passes before it can add exposure.
 
 Rules this file keeps (h11's `_state.py` manner):
 
@@ -47,7 +47,7 @@ from venue.book import Book, Order
 from venue.commands import NewOrder, ReplaceOrder
 from venue.limits import Resolved
 from venue.rejects import RejectReason
-from venue.risk_state import CHECKS, Exposure, RiskState, from_units, money
+from venue.risk_state import CHECKS, AccountRisk, Exposure, RiskState, from_units, money
 from venue.types import OrdType, Side, TimeInForce
 
 __all__ = ["CHECKS", "RiskEngine", "money"]
@@ -69,8 +69,8 @@ class RiskEngine(RiskState):
         account, symbol = cmd.account, cmd.symbol
         if self.any_killed and self.killed(cmd.firm, account):
             return self._refuse("kill_switch", RejectReason.KILL_SWITCH, self._kill_text(cmd.firm, account))
-        exps = self.exposure.get(account)
-        exp = exps.get(symbol) if exps is not None else None
+        acct = self.accts.get(account)
+        exp = acct.exps.get(symbol) if acct is not None else None
         res = exp.res if exp is not None else self.limits.resolved(account, symbol)
         qty = cmd.qty
         max_qty, band_num, band_ticks, notional, max_open, max_pos, max_und, rate = res.hot
@@ -88,7 +88,7 @@ class RiskEngine(RiskState):
         if notional is not None and price * qty > notional:
             return self._notional_refusal(res, book, price, qty)
         if max_open is not None and cmd.ord_type is not _MARKET and cmd.tif in _RESTING_TIFS:
-            n = self.open_orders.get(account, 0)
+            n = acct.open if acct is not None else 0
             if n >= max_open:
                 return self._refuse("open_orders", _RISK, f"risk: open orders {n:,} at limit {max_open:,}")
         if cmd.reduce_only:
@@ -108,7 +108,7 @@ class RiskEngine(RiskState):
             if worst > max_und:
                 return self._underlying_refusal(res, symbol, buy, worst)
         if rate is not None:
-            return self._credit(account, exp, rate, buy, price * qty)
+            return self._credit(account, acct, exp, rate, buy, price * qty)
         return None
 
     def check_replace(self, ts: int, order: Order, cmd: ReplaceOrder, book: Book) -> Refusal | None:
@@ -123,7 +123,7 @@ class RiskEngine(RiskState):
         if leaves <= order.leaves and price == old_price:
             return None  # only less of the same order
         account, symbol = entry.account, entry.symbol
-        exp = self.exposure[account][symbol]  # a live order's exposure exists
+        exp = self.accts[account].exps[symbol]  # a live order's exposure exists
         res = exp.res
         if res.max_qty is not None and cmd.qty > res.max_qty:
             return self._refuse("max_order_qty", _RISK, f"risk: order qty {cmd.qty:,} > limit {res.max_qty:,} lots")
@@ -150,7 +150,7 @@ class RiskEngine(RiskState):
             if worst > res.underlying_units:
                 return self._underlying_refusal(res, symbol, buy, worst)
         if res.im_units is not None:
-            return self._credit(account, exp, res.im_units, buy, price * leaves - old_price * order.leaves)
+            return self._credit(account, exp.acct, exp, res.im_units, buy, price * leaves - old_price * order.leaves)
         return None
 
     def market_collar(self, side: Side, book: Book) -> int | None:
@@ -162,23 +162,23 @@ class RiskEngine(RiskState):
 
     # ------------------------------------------------------------------ helpers
 
-    def _credit(self, account: str, exp: Exposure | None, rate: int, buy: bool, extra: int) -> Refusal | None:
+    def _credit(self, account: str, acct: AccountRisk | None, exp: Exposure | None, rate: int, buy: bool, extra: int) -> Refusal | None:
         """Collateral against the account's margin with `extra` tick-lots more live value
-        on one side of `exp`'s instrument (the margin of that instrument counted afresh)."""
-        need = self.margin.get(account, 0)
-        if exp is None:
-            need += rate * extra
+        on one side of `exp`'s instrument (that instrument's margin counted afresh)."""
+        if acct is None:
+            need, have = rate * extra, 0
         else:
-            pos = exp.pos
-            v = self.val[exp.symbol]
-            long = exp.buy_val + (pos * v if pos > 0 else 0)
-            short = exp.sell_val - (pos * v if pos < 0 else 0)
-            if buy:
-                long += extra
+            need, have = acct.margin, acct.collateral
+            if exp is None:
+                need += rate * extra
             else:
-                short += extra
-            need += rate * (long if long > short else short) - exp.im
-        if need <= self.collateral_units.get(account, 0):
+                long, short = exp.long, exp.short
+                if buy:
+                    long += extra
+                else:
+                    short += extra
+                need += rate * (long if long > short else short) - exp.im
+        if need <= have:
             return None
         return self._refuse("credit", _RISK, f"risk: credit: initial margin {money(from_units(need))}"
                                              f" > collateral {money(self.collateral.get(account, Decimal(0)))} {self.currency}")

@@ -5,8 +5,9 @@ remaining quantity and value (price x leaves, tick-lots). Live means resting or 
 untriggered stop counts at its limit price, a stop-market at its stop price; a market
 order counts at 0 (its NEW and fills cancel out within its own command). Per account and
 underlying, an `UnderlyingExposure` sums the same in the underlying's integer unit. Per
-account, `margin` is the initial margin of all its exposures, kept as a running total so
-the credit check costs the same however many instruments the account trades.
+account, an `AccountRisk`: its exposures, live-order count, collateral and initial margin,
+the margin kept as a running total so the credit check costs the same however many
+instruments the account trades.
 
 It follows the events alone, without per-order records: NEW adds the order's leaves; a
 Fill takes the fill's quantity off both orders and moves both positions; CANCELED and
@@ -23,11 +24,11 @@ currency (venue/limits.py MARGIN_SCALE): ints throughout.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, Decimal
 
 from venue.book import Order
-from venue.events import Event, ExecReport, Fill
+from venue.events import Event, ExecReport, Fill, OrderView
 from venue.instruments import Instrument
 from venue.limits import MARGIN_SCALE, LimitBook, Resolved, RiskConfig, RuleKey, underlying_scales
 from venue.operator import KillScope
@@ -60,29 +61,61 @@ class UnderlyingExposure:
         self.sell = 0
 
 
+class AccountRisk:
+    """One account: its exposures by symbol, live orders, collateral and margin (units)."""
+
+    __slots__ = ("exps", "open", "collateral", "margin")
+
+    def __init__(self) -> None:
+        self.exps: dict[str, Exposure] = {}
+        self.open = 0
+        self.collateral = 0  # floor(collateral x MARGIN_SCALE)
+        self.margin = 0
+
+
 class Exposure:
-    """One account's position and live orders in one instrument, with its cached limits
-    (`res`, `rate`: margin units per tick-lot, 0 for none) and margin counted (`im`)."""
+    """One account's position and live orders in one instrument. `long` and `short` are
+    each side's value if everything filled (live orders at their price, the position at the
+    margin price `v`); `res` and `rate` (margin units per tick-lot, 0 for none) cache its
+    limits; `im` is the margin counted into the account's total."""
 
-    __slots__ = ("account", "symbol", "pos", "buy_qty", "sell_qty", "buy_val", "sell_val", "res", "rate", "im", "und", "units")
+    __slots__ = ("acct", "symbol", "pos", "buy_qty", "sell_qty", "buy_val", "sell_val", "long", "short", "v", "res", "rate", "im",
+                 "und", "units")
 
-    def __init__(self, account: str, symbol: str, res: Resolved, und: UnderlyingExposure, units: int) -> None:
-        self.account = account
+    def __init__(self, acct: AccountRisk, symbol: str, v: int, res: Resolved, und: UnderlyingExposure, units: int) -> None:
+        self.acct = acct
         self.symbol = symbol
         self.pos = 0
         self.buy_qty = 0
         self.sell_qty = 0
         self.buy_val = 0
         self.sell_val = 0
+        self.long = 0
+        self.short = 0
+        self.v = v
         self.res = res
         self.rate = res.im_units or 0
         self.im = 0
         self.und = und
         self.units = units  # underlying units per lot
 
+    def revalue(self) -> None:
+        """Recompute `long` and `short` after the position or the margin price moved."""
+        pos, v = self.pos, self.v
+        self.long = self.buy_val + (pos * v if pos > 0 else 0)
+        self.short = self.sell_val - (pos * v if pos < 0 else 0)
+
+    def remargin(self) -> None:
+        """Recount this exposure's margin into its account's total."""
+        long, short = self.long, self.short
+        im = self.rate * (long if long > short else short)
+        if im != self.im:
+            self.acct.margin += im - self.im
+            self.im = im
+
 
 class RiskState:
-    """Exposures, margin, reference prices, collateral, kill switches, limits, tallies."""
+    """Accounts and their exposures, reference prices, kill switches, limits, tallies."""
 
     def __init__(self, instruments: Iterable[Instrument], accounts: Mapping[str, str], config: RiskConfig) -> None:
         insts = list(instruments)
@@ -92,8 +125,8 @@ class RiskState:
         self.units_per_lot, self.unit_scale = underlying_scales(insts)
         self.underlying_of = {i.symbol: i.underlying for i in insts}
         self.limits = LimitBook(config.limits, self.accounts, self.instruments, self.unit_scale)
-        self.collateral: dict[str, Decimal] = {}
-        self.collateral_units: dict[str, int] = {}  # floor(collateral x MARGIN_SCALE)
+        self.accts: dict[str, AccountRisk] = {}
+        self.collateral: dict[str, Decimal] = {}  # the exact balances (AccountRisk keeps them as units)
         self.last_trade: dict[str, int] = {}
         self.marks: dict[str, int] = {}
         self.index: dict[str, int] = {}  # symbol -> its underlying's index, in the symbol's ticks
@@ -104,10 +137,7 @@ class RiskState:
         self.killed_accounts: set[str] = set()
         self.any_killed = False  # any of the three: the hot path asks this one flag
         self.tallies: dict[str, int] = dict.fromkeys(CHECKS, 0)
-        self.exposure: dict[str, dict[str, Exposure]] = {}  # account -> symbol -> Exposure
         self.underlying: dict[tuple[str, str], UnderlyingExposure] = {}  # (account, underlying)
-        self.margin: dict[str, int] = {}  # account -> initial margin, units
-        self.open_orders: dict[str, int] = {}
         self._replacing: tuple[int, int, int] = (0, 0, 0)  # (order id, price, leaves) before a replace
 
     # ------------------------------------------------------------------ lookups
@@ -117,47 +147,49 @@ class RiskState:
 
     def margin_of(self, account: str) -> Decimal:
         """The account's initial margin in the venue currency."""
-        return from_units(self.margin.get(account, 0))
+        acct = self.accts.get(account)
+        return from_units(acct.margin if acct is not None else 0)
+
+    def open_orders(self, account: str) -> int:
+        acct = self.accts.get(account)
+        return acct.open if acct is not None else 0
+
+    def exposures(self) -> Iterator[Exposure]:
+        for acct in self.accts.values():
+            yield from acct.exps.values()
+
+    def _acct(self, account: str) -> AccountRisk:
+        acct = self.accts.get(account)
+        if acct is None:
+            acct = self.accts[account] = AccountRisk()
+        return acct
 
     def _exposure(self, account: str, symbol: str) -> Exposure:
-        exps = self.exposure.get(account)
-        if exps is None:
-            exps = self.exposure[account] = {}
-        exp = exps.get(symbol)
+        acct = self._acct(account)
+        exp = acct.exps.get(symbol)
         if exp is None:
             key = (account, self.underlying_of[symbol])
             und = self.underlying.get(key)
             if und is None:
                 und = self.underlying[key] = UnderlyingExposure()
-            exp = exps[symbol] = Exposure(account, symbol, self.limits.resolved(account, symbol), und, self.units_per_lot[symbol])
+            exp = acct.exps[symbol] = Exposure(acct, symbol, self.val[symbol], self.limits.resolved(account, symbol), und, self.units_per_lot[symbol])
         return exp
-
-    def _remargin(self, exp: Exposure) -> None:
-        """Recount one exposure's margin into its account's total."""
-        pos = exp.pos
-        if pos > 0:
-            long, short = exp.buy_val + pos * self.val[exp.symbol], exp.sell_val
-        elif pos < 0:
-            long, short = exp.buy_val, exp.sell_val - pos * self.val[exp.symbol]
-        else:
-            long, short = exp.buy_val, exp.sell_val
-        im = exp.rate * (long if long > short else short)
-        if im != exp.im:
-            self.margin[exp.account] = self.margin.get(exp.account, 0) + im - exp.im
-            exp.im = im
 
     def _remargin_all(self) -> None:
         """After limits or margin prices change: every exposure's limits and margin afresh."""
-        for exps in self.exposure.values():
-            for exp in exps.values():
-                exp.res = self.limits.resolved(exp.account, exp.symbol)
+        for account, acct in self.accts.items():
+            for exp in acct.exps.values():
+                exp.res = self.limits.resolved(account, exp.symbol)
                 exp.rate = exp.res.im_units or 0
-                self._remargin(exp)
+                exp.v = self.val[exp.symbol]
+                exp.revalue()
+                exp.remargin()
 
     # ------------------------------------------------------------------ state from events
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Follow what the core did. (Written out inline: it runs for every event.)"""
+        accts = self.accts
         for ev in events:
             t = type(ev)
             if t is ExecReport:
@@ -173,22 +205,24 @@ class RiskState:
                     continue
                 view = ev.order  # type: ignore[union-attr]
                 e = view.entry
-                exps = self.exposure.get(e.account)
-                exp = exps.get(e.symbol) if exps is not None else None
+                acct = accts.get(e.account)
+                exp = acct.exps.get(e.symbol) if acct is not None else None
                 if exp is None:
                     exp = self._exposure(e.account, e.symbol)
-                price = view.price if view.price is not None else (view.stop_px or 0)
+                value = (view.price if view.price is not None else (view.stop_px or 0)) * qty
                 if e.side is _BUY:
                     exp.buy_qty += qty
-                    exp.buy_val += price * qty
+                    exp.buy_val += value
+                    exp.long += value
                     exp.und.buy += qty * exp.units
                 else:
                     exp.sell_qty += qty
-                    exp.sell_val += price * qty
+                    exp.sell_val += value
+                    exp.short += value
                     exp.und.sell += qty * exp.units
-                self.open_orders[e.account] = self.open_orders.get(e.account, 0) + opened
+                exp.acct.open += opened
                 if exp.rate:
-                    self._remargin(exp)
+                    exp.remargin()
             elif t is Fill:
                 symbol, qty = ev.symbol, ev.qty  # type: ignore[union-attr]
                 buy = ev.aggressor is _BUY  # type: ignore[union-attr]
@@ -198,28 +232,28 @@ class RiskState:
                 self.last_trade[symbol] = price
                 self.ref[symbol] = price
 
-    def _filled(self, view: object, symbol: str, qty: int, buy: bool, leaves: int) -> None:
-        e = view.entry  # type: ignore[attr-defined]
-        exp = self.exposure[e.account][symbol]
-        price = view.price if view.price is not None else (view.stop_px or 0)  # type: ignore[attr-defined]
+    def _filled(self, view: OrderView, symbol: str, qty: int, buy: bool, leaves: int) -> None:
+        exp = self.accts[view.entry.account].exps[symbol]
+        value = (view.price if view.price is not None else (view.stop_px or 0)) * qty
         units = qty * exp.units
         und = exp.und
         if buy:
             exp.buy_qty -= qty
-            exp.buy_val -= price * qty
+            exp.buy_val -= value
             exp.pos += qty
             und.buy -= units
             und.net += units
         else:
             exp.sell_qty -= qty
-            exp.sell_val -= price * qty
+            exp.sell_val -= value
             exp.pos -= qty
             und.sell -= units
             und.net -= units
+        exp.revalue()
         if not leaves:
-            self.open_orders[e.account] -= 1
+            exp.acct.open -= 1
         if exp.rate:
-            self._remargin(exp)
+            exp.remargin()
 
     def _replaced(self, ev: ExecReport) -> None:
         view = ev.order
@@ -227,18 +261,20 @@ class RiskState:
         assert oid == view.order_id, f"replace of order {view.order_id} was not checked"
         e = view.entry
         price = view.price if view.price is not None else (view.stop_px or 0)
-        exp = self.exposure[e.account][e.symbol]
+        exp = self.accts[e.account].exps[e.symbol]
         d_qty, d_val = ev.leaves_qty - old_leaves, price * ev.leaves_qty - old_price * old_leaves
         if e.side is _BUY:
             exp.buy_qty += d_qty
             exp.buy_val += d_val
+            exp.long += d_val
             exp.und.buy += d_qty * exp.units
         else:
             exp.sell_qty += d_qty
             exp.sell_val += d_val
+            exp.short += d_val
             exp.und.sell += d_qty * exp.units
         if exp.rate:
-            self._remargin(exp)
+            exp.remargin()
 
     # ------------------------------------------------------------------ operator state
 
@@ -256,7 +292,7 @@ class RiskState:
 
     def set_collateral(self, account: str, balance: Decimal) -> None:
         self.collateral[account] = balance
-        self.collateral_units[account] = int((balance * MARGIN_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+        self._acct(account).collateral = int((balance * MARGIN_SCALE).to_integral_value(rounding=ROUND_FLOOR))
 
     def set_mark(self, symbol: str, ticks: int) -> None:
         self.marks[symbol] = ticks
@@ -283,7 +319,7 @@ class RiskState:
 
     def state(self) -> dict[str, object]:
         """Everything replay would rebuild, as plain data sharing nothing with live state
-        (for snapshots: venue/snapshot.py). Margins and underlying sums are derived."""
+        (for snapshots: venue/snapshot.py). Margins, values and underlying sums are derived."""
         return {
             "rules": [(k, sorted(v.items())) for k, v in sorted(self.limits.rules.items())],
             "collateral": sorted(self.collateral.items()),
@@ -291,28 +327,29 @@ class RiskState:
             "index": sorted(self.index.items()), "ref": sorted(self.ref.items()), "val": sorted(self.val.items()),
             "kills": (self.venue_killed, sorted(self.killed_firms), sorted(self.killed_accounts)),
             "tallies": sorted(self.tallies.items()),
-            "exposure": sorted((a, s, e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val) for a, exps in self.exposure.items() for s, e in exps.items()),
-            "open_orders": sorted((a, n) for a, n in self.open_orders.items() if n),
+            "exposure": sorted((a, s, e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val) for a, acct in self.accts.items() for s, e in acct.exps.items()),
+            "open_orders": sorted((a, acct.open) for a, acct in self.accts.items() if acct.open),
         }
 
     def load_state(self, state: Mapping[str, object]) -> None:
         """Restore what `state()` returned, into a freshly built one."""
         self.limits.replace_rules({tuple(k): dict(v) for k, v in state["rules"]})  # type: ignore[attr-defined, misc]
-        for account, balance in state["collateral"]:  # type: ignore[attr-defined]
-            self.set_collateral(account, balance)
         self.last_trade, self.marks, self.index, self.ref, self.val = (dict(state[k]) for k in ("last_trade", "marks", "index", "ref", "val"))  # type: ignore[call-overload]
         venue, firms, accounts = state["kills"]  # type: ignore[misc]
         self.venue_killed, self.killed_firms, self.killed_accounts = venue, set(firms), set(accounts)
         self.any_killed = bool(venue or firms or accounts)
         self.tallies = dict(state["tallies"])  # type: ignore[call-overload]
-        self.exposure, self.underlying, self.margin = {}, {}, {}
+        self.accts, self.underlying, self.collateral = {}, {}, {}
+        for account, balance in state["collateral"]:  # type: ignore[attr-defined]
+            self.set_collateral(account, balance)
         for a, s, pos, bq, sq, bv, sv in state["exposure"]:  # type: ignore[attr-defined]
             e = self._exposure(a, s)
             e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val = pos, bq, sq, bv, sv
             e.und.net += pos * e.units
             e.und.buy += bq * e.units
             e.und.sell += sq * e.units
-        self.open_orders = dict(state["open_orders"])  # type: ignore[call-overload]
+        for a, n in state["open_orders"]:  # type: ignore[attr-defined]
+            self._acct(a).open = n
         self._remargin_all()
 
     def validate(self, orders: Mapping[int, Order], positions: Mapping[tuple[str, str], int]) -> None:
@@ -329,20 +366,21 @@ class RiskState:
             opens[e.account] = opens.get(e.account, 0) + 1
         for (account, symbol), pos in positions.items():
             want.setdefault((account, symbol), [0, 0, 0, 0, pos])
-        assert {a: n for a, n in self.open_orders.items() if n} == opens, f"open orders {self.open_orders} != {opens}"
-        have = {(a, s): [e.buy_qty, e.sell_qty, e.buy_val, e.sell_val, e.pos] for a, exps in self.exposure.items() for s, e in exps.items()}
+        assert {a: acct.open for a, acct in self.accts.items() if acct.open} == opens, f"open orders != {opens}"
+        have = {(a, s): [e.buy_qty, e.sell_qty, e.buy_val, e.sell_val, e.pos] for a, acct in self.accts.items() for s, e in acct.exps.items()}
         assert {k: v for k, v in have.items() if any(v)} == {k: v for k, v in want.items() if any(v)}, \
             f"counted [buy, sell, buy value, sell value, position] {have} != {want}"
         unds: dict[tuple[str, str], list[int]] = {}
-        margins: dict[str, int] = {}
-        for a, exps in self.exposure.items():
-            for s, e in exps.items():
+        for a, acct in self.accts.items():
+            margin = 0
+            for s, e in acct.exps.items():
                 u = unds.setdefault((a, self.underlying_of[s]), [0, 0, 0])
                 u[0] += e.pos * e.units
                 u[1] += e.buy_qty * e.units
                 u[2] += e.sell_qty * e.units
                 pos, v = e.pos, self.val[s]
                 long, short = e.buy_val + max(pos, 0) * v, e.sell_val + max(-pos, 0) * v
-                margins[a] = margins.get(a, 0) + (self.limits.resolved(a, s).im_units or 0) * max(long, short)
+                assert (e.long, e.short, e.v) == (long, short, v), f"{a} {s}: values {e.long, e.short, e.v} != {long, short, v}"
+                margin += (self.limits.resolved(a, s).im_units or 0) * max(long, short)
+            assert acct.margin == margin, f"{a}: margin {acct.margin} != recount {margin}"
         assert {k: [u.net, u.buy, u.sell] for k, u in self.underlying.items()} == unds, "underlying sums drifted"
-        assert {a: m for a, m in self.margin.items() if m} == {a: m for a, m in margins.items() if m}, f"margin {self.margin} != recount {margins}"

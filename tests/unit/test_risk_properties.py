@@ -91,8 +91,8 @@ def run_stream(seed: int) -> Counter[str]:
     if not d.core.risk.venue_killed:  # the venue-wide switch leaves nothing live, and nothing counted
         d(KillSwitch(scope=KillScope.VENUE))
     assert d.core.engine.orders == {}
-    assert all(n == 0 for n in d.core.risk.open_orders.values())
-    assert all(e.buy_qty == e.sell_qty == e.buy_val == e.sell_val == 0 for exps in d.core.risk.exposure.values() for e in exps.values())
+    assert all(d.core.risk.open_orders(a) == 0 for a in ACCOUNTS)
+    assert all(e.buy_qty == e.sell_qty == e.buy_val == e.sell_val == 0 for e in d.core.risk.exposures())
     return seen
 
 
