@@ -96,7 +96,7 @@ class Renderer:
         if e.account:
             parts.append(f"1={e.account}")
         parts += [f"55={symbol}", f"54={e.side.value}", f"40={view.ord_type.value}", f"59={e.tif.value}"]
-        if known:
+        if known and view.qty > 0:  # a request refused at the edge has no quantity to echo
             parts.append(f"38={self.qty(symbol, view.qty)}")
             if view.price is not None and view.price > 0:
                 parts.append(f"44={self.px(symbol, view.price)}")
