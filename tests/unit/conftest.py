@@ -4,8 +4,8 @@ that validates it after every command."""
 from __future__ import annotations
 
 import pytest
-
 from matching_support import Driver, new_engine
+
 from venue.types import StpScope, TradingPhase
 
 

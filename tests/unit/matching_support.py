@@ -95,6 +95,11 @@ def replace(
     return ReplaceOrder(session=f"S-{firm}", firm=firm, cl_ord_id=cl_ord_id, orig_cl_ord_id=orig, order_id=order_id, qty=qty, price=price, stop_px=stop_px)
 
 
+def reports(events: list[Event]) -> list[ExecReport]:
+    """The ExecReports among the events, in order."""
+    return [e for e in events if isinstance(e, ExecReport)]
+
+
 def brief(events: list[Event]) -> list[tuple[Any, ...]]:
     """The fields of each event a test reasons about, as short tuples:
     ExecReport  -> (exec type, ClOrdID, status, leaves, cum, reject reason or None)

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 from venue.types import Side, StpMode, TimeInForce
+
+Outcome = tuple[Any, ...]  # one of the tuples in the module docstring
 
 
 @dataclass
@@ -54,7 +57,7 @@ class ReferenceBook:
         return self.clock
 
     def new(self, cl_ord_id: str, account: str, side: Side, qty: int, price: int | None, tif: TimeInForce, stp: StpMode,
-            display: int | None = None, post_only: bool = False) -> list[tuple]:
+            display: int | None = None, post_only: bool = False) -> list[Outcome]:
         if post_only and self._opposite(side, price):
             return [("reject", cl_ord_id)]
         o = RefOrder(self.next_id, cl_ord_id, account, side, price, qty, qty, display, min(display or qty, qty), self._tick(), tif, stp, post_only)
@@ -69,14 +72,14 @@ class ReferenceBook:
             return [("cancel", o.order_id)]
         return self._take(o) + self._rest_or_end(o)
 
-    def cancel(self, orig_cl_ord_id: str) -> list[tuple]:
+    def cancel(self, orig_cl_ord_id: str) -> list[Outcome]:
         o = self._live(orig_cl_ord_id)
         if o is None:
             return [("reject", orig_cl_ord_id)]
         self.resting.remove(o)
         return [("cancel", o.order_id)]
 
-    def replace(self, orig_cl_ord_id: str, cl_ord_id: str, qty: int, price: int) -> list[tuple]:
+    def replace(self, orig_cl_ord_id: str, cl_ord_id: str, qty: int, price: int) -> list[Outcome]:
         """A quantity down at the same price keeps the place (and what is left of the shown
         slice); anything else is a new arrival that may trade."""
         o = self._live(orig_cl_ord_id)
@@ -115,8 +118,8 @@ class ReferenceBook:
         probe = RefOrder(0, "", "", side, price, 1, 1, None, 1, 0, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, False)
         return any(r.side is not side and _crosses(probe, r) for r in self.resting)
 
-    def _take(self, taker: RefOrder) -> list[tuple]:
-        out: list[tuple] = []
+    def _take(self, taker: RefOrder) -> list[Outcome]:
+        out: list[Outcome] = []
         buy = taker.side is Side.BUY
         while taker.leaves:
             makers = [r for r in self.resting if r.side is not taker.side and _crosses(taker, r)]
@@ -145,7 +148,7 @@ class ReferenceBook:
                 maker.arrival = self._tick()
         return out
 
-    def _rest_or_end(self, o: RefOrder) -> list[tuple]:
+    def _rest_or_end(self, o: RefOrder) -> list[Outcome]:
         if o.leaves == 0 or o.stp_canceled:
             return []
         if o.price is None or o.tif in (TimeInForce.IOC, TimeInForce.FOK):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, instrument, order, replace, snapshot
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, instrument, order, replace, reports, snapshot
+
 from venue.book import Book, Order
 from venue.commands import NewOrder, ReplaceOrder
 from venue.matching import MatchingEngine, Refusal
@@ -43,7 +44,7 @@ def test_risk_refusal_rejects_the_order_and_changes_nothing() -> None:
     before = snapshot(venue.engine)
     events = venue(order("big", BUY, 5, 101))
     assert brief(events) == [("REJECTED", "big", "REJECTED", 0, 0, "RISK_LIMIT")]
-    assert events[0].text == "over the limit"
+    assert reports(events)[0].text == "over the limit"
     assert snapshot(venue.engine) == before
 
 

@@ -4,9 +4,9 @@ events, queue priority after a replace, and who may touch which order."""
 from __future__ import annotations
 
 import pytest
+from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, order, replace, reports
 
-from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, order, replace
-from venue.commands import CancelSessionOrders, MassCancel, QueryOrder, SetPhase
+from venue.commands import CancelOrder, CancelSessionOrders, MassCancel, NewOrder, QueryOrder, ReplaceOrder, SetPhase
 from venue.events import CancelRejected, ExecReport
 from venue.rejects import RejectReason
 from venue.types import MassCancelScope, OrdStatus, TimeInForce, TradingPhase
@@ -18,7 +18,8 @@ def test_cancel_by_orig_cl_ord_id_reports_the_cancel_under_the_new_cl_ord_id(ven
     venue(order("o1", BUY, 5, 99))
     events = venue(cancel("c1", "o1"))
     assert brief(events) == [("CANCELED", "c1", "CANCELED", 0, 0, None)]
-    assert (events[0].order.orig_cl_ord_id, events[0].order.order_id, events[0].exec_id) == ("o1", 1, 2)
+    [report] = reports(events)
+    assert (report.order.orig_cl_ord_id, report.order.order_id, report.exec_id) == ("o1", 1, 2)
     venue.assert_book([], [])
     assert venue.engine.orders == {}
 
@@ -47,7 +48,7 @@ def test_cancel_of_a_parked_stop_takes_it_out_of_the_stops(venue: Driver) -> Non
     ],
     ids=["unknown-clordid", "unknown-orderid", "no-id", "filled", "other-firm-by-clordid", "other-firm-by-orderid", "duplicate-clordid"],
 )
-def test_refused_cancel_gets_a_cancel_reject_and_the_order_stays(venue: Driver, request_, status: str, reason: str) -> None:
+def test_refused_cancel_gets_a_cancel_reject_and_the_order_stays(venue: Driver, request_: CancelOrder, status: str, reason: str) -> None:
     """Another firm cannot see F1's orders at all: to it they are unknown."""
     venue.all(order("o1", BUY, 5, 99), order("done", SELL, 1, 105), order("lift", BUY, 1, 105, account="B1"))
     events = venue(request_)
@@ -66,7 +67,8 @@ def test_replace_quantity_down_keeps_priority(venue: Driver) -> None:
     _two_at_101(venue)
     events = venue(replace("r1", "o1", 3, 101))
     assert brief(events) == [("REPLACED", "r1", "NEW", 3, 0, None)]
-    assert (events[0].order.orig_cl_ord_id, events[0].order.qty, events[0].order.order_id) == ("o1", 3, 1)
+    [report] = reports(events)
+    assert (report.order.orig_cl_ord_id, report.order.qty, report.order.order_id) == ("o1", 3, 1)
     assert venue.queue(SELL, 101) == ["r1", "o2"]
     venue.assert_book([], [(101, 8)])
 
@@ -100,7 +102,7 @@ def test_replace_of_a_partially_filled_order_keeps_its_fills(venue: Driver) -> N
     venue.all(order("o1", BUY, 5, 99), order("s1", SELL, 2, 99, account="B1"))
     events = venue(replace("r1", "o1", 4, 99))
     assert brief(events) == [("REPLACED", "r1", "PARTIALLY_FILLED", 2, 2, None)]
-    assert events[0].cum_cost == 198
+    assert reports(events)[0].cum_cost == 198
     venue.assert_book([(99, 2)], [])
 
 
@@ -124,9 +126,10 @@ def test_replace_via_order_id(venue: Driver) -> None:
 def test_replaced_order_answers_only_to_its_newest_cl_ord_id(venue: Driver) -> None:
     """After o1 -> r1, a cancel naming o1 is refused (the order lives on as r1)."""
     venue.all(order("o1", BUY, 5, 99), replace("r1", "o1", 4, 99))
-    events = venue(cancel("c1", "o1"))
-    assert brief(events) == [("CXL_REJECT", "c1", False, "NEW", "UNKNOWN_ORDER")]
-    assert events[0].text == "ClOrdID o1 was replaced by r1"
+    [refused] = venue(cancel("c1", "o1"))
+    assert isinstance(refused, CancelRejected)
+    assert brief([refused]) == [("CXL_REJECT", "c1", False, "NEW", "UNKNOWN_ORDER")]
+    assert refused.text == "ClOrdID o1 was replaced by r1"
     assert brief(venue(cancel("c2", "r1"))) == [("CANCELED", "c2", "CANCELED", 0, 0, None)]
 
 
@@ -159,7 +162,7 @@ def test_replace_of_a_parked_stop_moves_its_stop_price(venue: Driver) -> None:
         "unknown", "other-firm", "duplicate-clordid", "post-only-crossing", "stop-would-trigger", "stop-without-stop-px", "stop-given-price",
     ],
 )
-def test_refused_replace_gets_a_cancel_reject_and_changes_nothing(venue: Driver, request_, status: str, reason: str) -> None:
+def test_refused_replace_gets_a_cancel_reject_and_changes_nothing(venue: Driver, request_: ReplaceOrder, status: str, reason: str) -> None:
     """o1 buys 5 at 100 with 2 filled; done was filled; gone canceled; po is a post-only
     sell at 101; st a buy stop at 110."""
     venue.all(
@@ -202,7 +205,9 @@ def _spread_orders(venue: Driver) -> None:
     ],
     ids=["firm-all", "account-all", "instrument", "instrument-account"],
 )
-def test_mass_cancel_cancels_the_firms_orders_in_scope_only(venue: Driver, scope, symbol, account, canceled: list[str]) -> None:
+def test_mass_cancel_cancels_the_firms_orders_in_scope_only(
+    venue: Driver, scope: MassCancelScope, symbol: str | None, account: str | None, canceled: list[str]
+) -> None:
     """Each canceled order gets its own report before the mass cancel report; another
     firm's orders are never touched."""
     _spread_orders(venue)
@@ -221,7 +226,9 @@ def test_mass_cancel_cancels_the_firms_orders_in_scope_only(venue: Driver, scope
         (MassCancelScope.INSTRUMENT, None, None, "UNKNOWN_SYMBOL"),
     ],
 )
-def test_refused_mass_cancel_cancels_nothing(venue: Driver, scope, symbol, account, reason: str) -> None:
+def test_refused_mass_cancel_cancels_nothing(
+    venue: Driver, scope: MassCancelScope, symbol: str | None, account: str | None, reason: str
+) -> None:
     _spread_orders(venue)
     live = set(venue.engine.orders)
     events = venue(MassCancel(session="S-F1", firm="F1", cl_ord_id="m1", scope=scope, symbol=symbol, account=account))
@@ -238,7 +245,7 @@ def test_cancel_on_disconnect_cancels_the_sessions_orders_of_the_listed_tifs(ven
     )
     events = venue(CancelSessionOrders(session="S1", tifs=frozenset({TimeInForce.DAY})))
     assert brief(events) == [("CANCELED", "day", "CANCELED", 0, 0, None), ("CANCELED", "day-stop", "CANCELED", 0, 0, None)]
-    assert {e.text for e in events} == {"cancel on disconnect"}
+    assert {e.text for e in reports(events)} == {"cancel on disconnect"}
     venue.assert_book([(92, 1), (91, 1)], [])
 
 
@@ -267,11 +274,11 @@ def test_query_order_reports_live_done_and_unknown_orders(venue: Driver) -> None
         (order("x", BUY, 1, 99, account="B1", firm="F1"), "ACCOUNT_NOT_PERMITTED"),
     ],
 )
-def test_new_order_refused_for_who_or_what_it_names(venue: Driver, new, reason: str) -> None:
+def test_new_order_refused_for_who_or_what_it_names(venue: Driver, new: NewOrder, reason: str) -> None:
     venue(order("o1", BUY, 1, 98))
     events = venue(new)
     assert brief(events) == [("REJECTED", new.cl_ord_id, "REJECTED", 0, 0, reason)]
-    assert events[0].order.order_id == 0
+    assert reports(events)[0].order.order_id == 0
     venue.assert_book([(98, 1)], [])
 
 

@@ -4,8 +4,8 @@ the state identical, market data deltas are conflated per level, ids only go up.
 from __future__ import annotations
 
 import pytest
+from matching_support import BTC, BUY, ETH, SELL, T0, Driver, cancel, exec_ids, order, replace, snapshot
 
-from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, exec_ids, order, replace, snapshot
 from venue.commands import Command, EndOfDay, ExpireOrders, MassCancel, QueryOrder, RejectRequest, SetPhase
 from venue.events import BookDelta, ExecReport, Fill, OrderView
 from venue.rejects import RejectReason
@@ -93,6 +93,7 @@ def test_refused_or_read_only_request_leaves_the_state_identical(busy: Driver, c
 def test_reject_request_answers_with_a_venue_exec_id_and_the_edges_reason(venue: Driver) -> None:
     cmd = RejectRequest(session="S-F1", firm="F1", cl_ord_id="x", symbol=BTC, side=BUY, reason=RejectReason.INVALID_PRICE, text="off the tick grid", account="A1")
     [report] = venue(cmd)
+    assert isinstance(report, ExecReport)
     assert (report.exec_id, report.exec_type, report.status, report.reason, report.text) == (
         1, ExecType.REJECTED, OrdStatus.REJECTED, RejectReason.INVALID_PRICE, "off the tick grid",
     )

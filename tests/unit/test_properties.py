@@ -23,9 +23,9 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
-
 from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, cancel, new_engine, order, replace, snapshot
-from reference_book import ReferenceBook
+from reference_book import Outcome, ReferenceBook
+
 from venue.commands import CancelSessionOrders, Command, EndOfDay, ExpireOrders, MassCancel, QueryOrder, SetPhase
 from venue.events import BookDelta, CancelRejected, Event, ExecReport, Fill, PhaseChanged
 from venue.types import ExecType, MassCancelScope, Side, StpMode, StpScope, TimeInForce, TradingPhase
@@ -57,9 +57,9 @@ OP_STRATEGIES = {
 plain_op = st.sampled_from(["limit", "limit", "limit", "take", "take", "market", "cancel", "replace"]).flatmap(OP_STRATEGIES.__getitem__)
 
 
-def _engine_outcome(events: list[Event]) -> list[tuple]:
+def _engine_outcome(events: list[Event]) -> list[Outcome]:
     """The engine's events in the reference book's vocabulary."""
-    out: list[tuple] = []
+    out: list[Outcome] = []
     for e in events:
         if isinstance(e, Fill):
             out.append(("fill", e.price, e.qty, e.taker.order_id, e.maker.order_id))
@@ -81,7 +81,7 @@ def _engine_outcome(events: list[Event]) -> list[tuple]:
           ("limit", "A1", BUY, 5, 101, TimeInForce.GTC, StpMode.CANCEL_RESTING, None, False),
           ("replace", 1, True, 2, 0),
           ("cancel", 1, True)])
-def test_engine_agrees_with_the_reference_book(ops: list[tuple]) -> None:
+def test_engine_agrees_with_the_reference_book(ops: list[tuple[Any, ...]]) -> None:
     """Limit (GTC, IOC, FOK; iceberg; post-only; some priced against the best opposite
     price to make trades likely), market, cancel and replace (by the
     latest or the first ClOrdID) streams in one instrument, all in OPEN: the engine gives

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from matching_support import BUY, SELL, brief, new_engine, order
 
-from matching_support import BTC, BUY, SELL, brief, new_engine, order
 from venue.commands import Command, ExpireOrders, NewOrder
 from venue.events import BookDelta, Event, ExecReport
 from venue.matching import MatchingEngine
@@ -86,7 +86,7 @@ async def start() -> AsyncIterator[Start]:
     that keeps every batch; cancels whatever is left running afterwards."""
     tasks: list[asyncio.Task[None]] = []
 
-    def make(*, clock: Callable[[], int] = utc_micros, boom: str | None = None, max_batch: int = 512, extra: Sequence = ()) -> Harness:
+    def make(*, clock: Callable[[], int] = utc_micros, boom: str | None = None, max_batch: int = 512, extra: Sequence[Callable[[Sequence[Event]], None]] = ()) -> Harness:
         core = RecordingCore(new_engine(), boom)
         journal = JournalStub()
         batches: list[list[Event]] = []
@@ -159,12 +159,13 @@ async def test_every_command_is_journaled_and_flushed_before_its_events_are_publ
 
     h = start(extra=[check])
     journal_ref.append(h.journal)
-    for i in range(3):
-        h.sequencer.submit(order(f"o{i}", BUY, 1, 90 + i))
-    await asyncio.wait_for(h.sequencer.call(order("o3", BUY, 1, 95)), WAIT)
-    await asyncio.wait_for(h.sequencer.call(order("o4", BUY, 1, 96)), WAIT)
+    cmds = [order(f"o{i}", BUY, 1, 90 + i) for i in range(5)]
+    for cmd in cmds[:3]:
+        h.sequencer.submit(cmd)
+    await asyncio.wait_for(h.sequencer.call(cmds[3]), WAIT)
+    await asyncio.wait_for(h.sequencer.call(cmds[4]), WAIT)
     await h.finish()
-    assert [(s, c.cl_ord_id) for s, _, c in h.journal.appended] == [(1, "o0"), (2, "o1"), (3, "o2"), (4, "o3"), (5, "o4")]
+    assert [(s, c) for s, _, c in h.journal.appended] == list(enumerate(cmds, start=1))
     assert [(s, t) for s, t, _ in h.journal.appended] == [(s, t) for s, t, _ in h.core.applied]
     assert all(durable >= last_seq for last_seq, durable in durable_at_publish)
     assert durable_at_publish[-1] == (5, 5)
@@ -193,12 +194,13 @@ async def test_core_exception_stops_the_sequencer_without_journaling_the_failing
     gets it, the failing command is never journaled nor given a sequence number, and
     what was processed before it in the batch is still journaled and published."""
     h = start(boom="bad")
-    h.sequencer.submit(order("o1", BUY, 1, 90))
+    first = order("o1", BUY, 1, 90)
+    h.sequencer.submit(first)
     with pytest.raises(AssertionError, match="broken invariant"):
         await asyncio.wait_for(h.sequencer.call(order("bad", BUY, 1, 91)), WAIT)
     with pytest.raises(AssertionError, match="broken invariant"):
         await asyncio.wait_for(h.task, WAIT)
-    assert [c.cl_ord_id for _, _, c in h.journal.appended] == ["o1"]
+    assert [c for _, _, c in h.journal.appended] == [first]
     assert [e.order.cl_ord_id for b in h.batches for e in b if isinstance(e, ExecReport)] == ["o1"]
     assert h.sequencer.next_seq == 2
     assert isinstance(h.sequencer.failed, AssertionError)
