@@ -220,9 +220,13 @@ class RiskState:
                     exp.sell_val += value
                     exp.short += value
                     exp.und.sell += qty * exp.units
-                exp.acct.open += opened
-                if exp.rate:
-                    exp.remargin()
+                acct = exp.acct
+                acct.open += opened
+                if exp.rate:  # remargin(), inline
+                    long, short = exp.long, exp.short
+                    im = exp.rate * (long if long > short else short)
+                    acct.margin += im - exp.im
+                    exp.im = im
             elif t is Fill:
                 symbol, qty = ev.symbol, ev.qty  # type: ignore[union-attr]
                 buy = ev.aggressor is _BUY  # type: ignore[union-attr]
@@ -249,11 +253,16 @@ class RiskState:
             exp.pos -= qty
             und.sell -= units
             und.net -= units
-        exp.revalue()
+        pos, v = exp.pos, exp.v  # revalue() and remargin(), inline: twice per fill
+        long = exp.long = exp.buy_val + (pos * v if pos > 0 else 0)
+        short = exp.short = exp.sell_val - (pos * v if pos < 0 else 0)
+        acct = exp.acct
         if not leaves:
-            exp.acct.open -= 1
+            acct.open -= 1
         if exp.rate:
-            exp.remargin()
+            im = exp.rate * (long if long > short else short)
+            acct.margin += im - exp.im
+            exp.im = im
 
     def _replaced(self, ev: ExecReport) -> None:
         view = ev.order
