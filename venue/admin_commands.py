@@ -190,7 +190,9 @@ async def status(venue: Any, args: list[str]) -> str:
     core = venue.core
     lines = [f"venue {venue.cfg.venue.name}: next seq {venue.sequencer.next_seq}"]
     for sym, book in core.engine.books.items():
-        lines.append(f"  {sym:<24} {book.phase.value:<9} bid {book.best_bid} ask {book.best_ask} last {book.last_px}")
+        px = book.instrument.price
+        bid, ask = (money(px(p)) if p is not None else "-" for p in (book.best_bid, book.best_ask))
+        lines.append(f"  {sym:<24} {book.phase.value:<9} bid {bid:>12} ask {ask:>12} last {money(px(book.last_px)):>12}")
     r = core.risk
     kills = (["venue"] if r.venue_killed else []) + [f"firm {f}" for f in sorted(r.killed_firms)] + [f"account {a}" for a in sorted(r.killed_accounts)]
     lines.append(f"  kill switches: {', '.join(kills) or 'none'}")
