@@ -77,6 +77,11 @@ def register(name: str, handler: Handler, help: str = "", *, timeout_s: float = 
     _REGISTRY[name] = Registered(handler, help, timeout_s)
 
 
+def unregister(name: str) -> None:
+    """Remove a command (a module shutting down, or a test cleaning up)."""
+    _REGISTRY.pop(name, None)
+
+
 def commands() -> dict[str, Registered]:
     return dict(_REGISTRY)
 
