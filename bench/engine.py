@@ -41,28 +41,28 @@ INSTRUMENT = Instrument(
 
 
 def stream(n: int, seed: int) -> list[tuple]:
-    """(kind, id, side, price, qty): 'A' passive add, 'X' aggressive (sweeps levels), 'C' cancel."""
+    """(kind, id, side, price, qty): 'A' passive add, 'X' aggressive (sweeps levels), 'C'
+    cancel of an order that is resting at that moment (a minimal book tracks which are)."""
     rng = random.Random(seed)
     mid = 200_000  # ticks
-    live: list[int] = []
+    tracker = MinimalBook()
     out: list[tuple] = []
     for oid in range(1, n + 1):
         mid += rng.choice((-1, 0, 0, 1))
         r = rng.random()
-        if r < 0.30 and live:
-            victim = live.pop(rng.randrange(len(live)))
-            out.append(("C", victim, None, 0, 0))
-            continue
-        side = Side.BUY if rng.random() < 0.5 else Side.SELL
-        if r < 0.85:
-            off = rng.randint(1, 20)
-            price = mid - off if side is Side.BUY else mid + off
-            out.append(("A", oid, side, price, rng.randint(1, 10)))
-            live.append(oid)
+        if r < 0.30 and tracker.orders:
+            live = list(tracker.orders) if len(tracker.orders) < 64 else [next(iter(tracker.orders))]
+            op: tuple = ("C", rng.choice(live) if rng.random() < 0.5 else list(tracker.orders)[rng.randrange(len(tracker.orders))], None, 0, 0)
         else:
-            reach = rng.randint(2, 6)
-            price = mid + reach if side is Side.BUY else mid - reach
-            out.append(("X", oid, side, price, rng.randint(10, 60)))
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            if r < 0.85:
+                off = rng.randint(1, 20)
+                op = ("A", oid, side, mid - off if side is Side.BUY else mid + off, rng.randint(1, 10))
+            else:
+                reach = rng.randint(2, 6)
+                op = ("X", oid, side, mid + reach if side is Side.BUY else mid - reach, rng.randint(10, 60))
+        tracker.apply(op)
+        out.append(op)
     return out
 
 

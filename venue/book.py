@@ -3,13 +3,11 @@
 Rules this file keeps (it does no I/O, reads no clock, and knows nothing of FIX):
 
 1. Layout. Each side is a dict price -> Level plus a SortedList of the prices that have a
-   level; `best_bid`/`best_ask` cache the best *non-empty* levels so the hot path never
-   asks the SortedList. A Level is an intrusive doubly-linked FIFO of Orders (O(1) append,
-   unlink and pop), and keeps `qty`, the sum of its orders' *displayed* quantity.
-   A level that empties stays in place (count 0) until empty levels outnumber live ones:
-   around a moving market the same prices empty and refill all the time, and a SortedList
-   insert or remove costs more than the rest of an order's handling. `levels()`,
-   `depth()` and `validate()` see only non-empty levels.
+   level; `best_bid`/`best_ask` cache the ends so the hot path never asks the SortedList.
+   A Level is an intrusive doubly-linked FIFO of Orders (O(1) append, unlink and pop), and
+   keeps `qty`, the sum of its orders' *displayed* quantity. A level that empties is
+   dropped at once: keeping emptied levels for reuse was tried and measured slower (the
+   scan past them to the next best level costs more than the SortedList updates saved).
 2. Priority. Price, then time: an order joins the tail of its level. An iceberg whose shown
    slice is consumed is replenished at the tail, so its hidden quantity never keeps the
    place its shown slice earned.
@@ -19,8 +17,8 @@ Rules this file keeps (it does no I/O, reads no clock, and knows nothing of FIX)
 4. Stops wait in `buy_stops` (ascending stop price) and `sell_stops` (descending), with the
    order id as the time tie-break, so both trigger from the front.
 
-Cost: joining or leaving a level is O(1); creating a level at a new price is O(log n) in
-the number of levels on that side; emptying the best level scans to the next live one.
+Cost: joining or leaving an existing level is O(1); creating or emptying a level is
+O(log n) in the number of levels on that side.
 """
 
 from __future__ import annotations
@@ -81,7 +79,7 @@ class Level:
 class Book:
     __slots__ = (
         "instrument", "symbol", "bids", "asks", "bid_prices", "ask_prices", "best_bid", "best_ask",
-        "buy_stops", "sell_stops", "last_px", "phase", "dirty_bids", "dirty_asks", "empty_bids", "empty_asks",
+        "buy_stops", "sell_stops", "last_px", "phase", "dirty_bids", "dirty_asks",
     )
 
     def __init__(self, instrument: Instrument, phase: TradingPhase = TradingPhase.OPEN) -> None:
@@ -99,8 +97,6 @@ class Book:
         self.phase = phase
         self.dirty_bids: set[int] = set()
         self.dirty_asks: set[int] = set()
-        self.empty_bids = 0  # levels kept with no orders
-        self.empty_asks = 0
 
     def add(self, order: Order) -> None:
         """Append a priced order to the tail of its level."""
@@ -111,9 +107,6 @@ class Book:
             if level is None:
                 level = self.bids[price] = Level(price)
                 self.bid_prices.add(price)
-                self.empty_bids += 1
-            if level.count == 0:
-                self.empty_bids -= 1
                 if self.best_bid is None or price > self.best_bid:
                     self.best_bid = price
             self.dirty_bids.add(price)
@@ -122,9 +115,6 @@ class Book:
             if level is None:
                 level = self.asks[price] = Level(price)
                 self.ask_prices.add(price)
-                self.empty_asks += 1
-            if level.count == 0:
-                self.empty_asks -= 1
                 if self.best_ask is None or price < self.best_ask:
                     self.best_ask = price
             self.dirty_asks.add(price)
@@ -141,7 +131,7 @@ class Book:
         order.level = level
 
     def remove(self, order: Order) -> None:
-        """Unlink an order from its level; an emptied level stays, marked by count 0."""
+        """Unlink an order from its level, dropping the level when it empties."""
         level = order.level
         assert level is not None
         prev, nxt = order.prev, order.next
@@ -160,34 +150,23 @@ class Book:
         if order.side is _BUY:
             self.dirty_bids.add(price)
             if level.count == 0:
-                self.empty_bids += 1
+                del self.bids[price]
+                self.bid_prices.remove(price)
                 if price == self.best_bid:
-                    self.best_bid = self._next_live(self.bid_prices, self.bids, price, True)
-                if self.empty_bids > 64 and self.empty_bids > len(self.bids) // 2:
-                    self.empty_bids = _purge(self.bid_prices, self.bids)
+                    self.best_bid = self.bid_prices[-1] if self.bid_prices else None
         else:
             self.dirty_asks.add(price)
             if level.count == 0:
-                self.empty_asks += 1
+                del self.asks[price]
+                self.ask_prices.remove(price)
                 if price == self.best_ask:
-                    self.best_ask = self._next_live(self.ask_prices, self.asks, price, False)
-                if self.empty_asks > 64 and self.empty_asks > len(self.asks) // 2:
-                    self.empty_asks = _purge(self.ask_prices, self.asks)
-
-    @staticmethod
-    def _next_live(prices: SortedList, levels: dict[int, Level], after: int, down: bool) -> int | None:
-        """The nearest price beyond `after` (below it for bids) whose level has orders."""
-        it = prices.irange(maximum=after, inclusive=(True, False), reverse=True) if down else prices.irange(minimum=after, inclusive=(False, True))
-        for p in it:
-            if levels[p].count:
-                return p  # type: ignore[no-any-return]
-        return None
+                    self.best_ask = self.ask_prices[0] if self.ask_prices else None
 
     def levels(self, side: Side) -> list[Level]:
-        """Non-empty levels, best first."""
+        """Levels best first."""
         if side is Side.BUY:
-            return [lv for lv in (self.bids[p] for p in reversed(self.bid_prices)) if lv.count]
-        return [lv for lv in (self.asks[p] for p in self.ask_prices) if lv.count]
+            return [self.bids[p] for p in reversed(self.bid_prices)]
+        return [self.asks[p] for p in self.ask_prices]
 
     def depth(self, side: Side, n: int | None = None) -> list[tuple[int, int]]:
         """(price, displayed qty) best first: what market data shows."""
@@ -207,13 +186,9 @@ class Book:
         """Check every structural invariant; raise AssertionError naming the broken one."""
         for side, levels, prices in ((Side.BUY, self.bids, self.bid_prices), (Side.SELL, self.asks, self.ask_prices)):
             assert list(prices) == sorted(levels), f"{self.symbol} {side.name}: price index != levels\n{self.ladder()}"
-            empty = 0
             for price, lv in levels.items():
                 orders = lv.orders()
-                if not orders:
-                    assert lv.count == 0 and lv.qty == 0 and lv.tail is None, f"{self.symbol} {side.name} {price}: empty level not reset"
-                    empty += 1
-                    continue
+                assert orders, f"{self.symbol} {side.name} {price}: empty level kept"
                 assert lv.count == len(orders), f"{self.symbol} {side.name} {price}: count {lv.count} != {len(orders)}"
                 assert lv.qty == sum(o.visible for o in orders), f"{self.symbol} {side.name} {price}: level qty off\n{self.ladder()}"
                 assert lv.tail is orders[-1], f"{self.symbol} {side.name} {price}: tail off"
@@ -221,7 +196,6 @@ class Book:
                     assert o.side is side and o.price == price and o.level is lv, f"order {o.order_id} misfiled"
                     assert 0 < o.visible <= o.leaves, f"order {o.order_id}: visible {o.visible} leaves {o.leaves}"
                     assert o.display is not None or o.visible == o.leaves, f"order {o.order_id}: hidden qty without display"
-            assert empty == (self.empty_bids if side is Side.BUY else self.empty_asks), f"{self.symbol} {side.name}: empty level count"
         bids, asks = self.levels(Side.BUY), self.levels(Side.SELL)
         assert self.best_bid == (bids[0].price if bids else None), f"{self.symbol}: best bid cache\n{self.ladder()}"
         assert self.best_ask == (asks[0].price if asks else None), f"{self.symbol}: best ask cache\n{self.ladder()}"
@@ -229,11 +203,3 @@ class Book:
         if self.phase is TradingPhase.OPEN and self.best_bid is not None and self.best_ask is not None:
             assert self.best_bid < self.best_ask, f"crossed book\n{self.ladder()}"
 
-
-def _purge(prices: SortedList, levels: dict[int, Level]) -> int:
-    """Drop a side's empty levels; return how many empty levels remain (none)."""
-    for p in [p for p, lv in levels.items() if lv.count == 0]:
-        del levels[p]
-    prices.clear()
-    prices.update(levels)
-    return 0

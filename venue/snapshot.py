@@ -46,6 +46,7 @@ when the snapshot was taken (a new listing needs a journal command that builds i
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -85,8 +86,8 @@ ENGINE_FIELDS = {
 BOOK_FIELDS = {
     "symbol": True, "phase": True, "last_px": True, "bids": True, "asks": True, "buy_stops": True, "sell_stops": True,
     "instrument": False,  # configuration
-    # derived from the levels, rebuilt by Book.add; empty levels are a cache of free slots
-    "bid_prices": False, "ask_prices": False, "best_bid": False, "best_ask": False, "empty_bids": False, "empty_asks": False,
+    # derived from the levels, rebuilt by Book.add
+    "bid_prices": False, "ask_prices": False, "best_bid": False, "best_ask": False,
     "dirty_bids": False, "dirty_asks": False,  # market-data marks, drained every batch
 }
 
@@ -334,7 +335,10 @@ def restore(core: object, snap: Loaded) -> None:
     if set(saved) != set(present):
         raise SnapshotError(f"{snap.path}: holds state for {sorted(saved)}, this core has {sorted(present)}")
     for name, holder in present.items():
-        holder.restore_state(saved[name])
+        try:
+            holder.restore_state(saved[name])
+        except Exception as exc:  # a holder's own code: whatever it raises, recovery falls back to a full replay
+            raise SnapshotError(f"{snap.path}: {name}.restore_state failed: {exc!r}") from exc
 
 
 def _restore_engine(e: MatchingEngine, body: dict[str, Any]) -> None:
@@ -372,3 +376,20 @@ def state_of(core: object) -> dict[str, Any]:
     body = _PlainUnpickler(io.BytesIO(encode(capture(core, 0, 0)))).load()
     del body["schema"]
     return body  # type: ignore[no-any-return]
+
+
+def state_digest(core: object) -> str:
+    """A short hash of state_of(core) that two processes can compare: canonical (dicts by
+    sorted key, no dependence on object identity, as pickle bytes would have)."""
+    return hashlib.sha256(repr(_canonical(state_of(core))).encode()).hexdigest()[:16]
+
+
+def _canonical(x: Any) -> Any:
+    if isinstance(x, dict):
+        return sorted(((_canonical(k), _canonical(v)) for k, v in x.items()), key=repr)
+    if isinstance(x, (list, tuple)):
+        return [_canonical(v) for v in x]
+    if isinstance(x, (set, frozenset)):
+        return sorted((_canonical(v) for v in x), key=repr)
+    return x
+

@@ -1,5 +1,5 @@
-"""The order book on its own: FIFO levels, best-price caches, emptied levels kept and
-purged, dirty marks, the ladder drawing, and validate() catching each kind of damage.
+"""The order book on its own: FIFO levels, best-price caches, emptied levels dropped,
+dirty marks, the ladder drawing, and validate() catching each kind of damage.
 A hypothesis test runs random add/remove streams against a naive model of the book."""
 
 from __future__ import annotations
@@ -54,34 +54,22 @@ def test_best_prices_follow_adds_and_removes_on_both_sides(book: Book) -> None:
     book.validate()
 
 
-def test_an_emptied_level_is_kept_but_hidden_and_refills_in_place(book: Book) -> None:
-    """A level that empties stays (count 0) but is not shown; best skips it; an order
-    arriving at that price reuses it."""
-    a, b = mk(1, BUY, 99, 1), mk(2, BUY, 98, 2)
-    book.add(a)
-    book.add(b)
-    book.remove(a)
-    assert 99 in book.bids and book.bids[99].count == 0
-    assert (book.best_bid, book.depth(BUY), book.empty_bids) == (98, [(98, 2)], 1)
-    book.validate()
-    c = mk(3, BUY, 99, 4)
-    book.add(c)
-    assert (book.best_bid, book.depth(BUY), book.empty_bids, c.level) == (99, [(99, 4), (98, 2)], 0, book.bids[99])
-    book.validate()
-
-
 @pytest.mark.parametrize("side", [BUY, SELL])
-def test_emptied_levels_are_purged_once_they_outnumber_live_ones(book: Book, side: Side) -> None:
-    orders = [mk(i, side, 100 + i, 1) for i in range(1, 201)]
+def test_an_emptied_level_is_dropped_and_the_next_becomes_best(book: Book, side: Side) -> None:
+    """Emptying levels one by one from the top leaves no trace of them in the price index,
+    and the best price always moves to the next level that has orders."""
+    orders = [mk(i, side, 100 + i, 1) for i in range(1, 41)]
     for o in orders:
         book.add(o)
-    for o in orders[:-1]:
+    ranked = orders[::-1] if side is BUY else orders  # best first
+    for i, o in enumerate(ranked[:-1]):
         book.remove(o)
         book.validate()
-    prices = book.bid_prices if side is BUY else book.ask_prices
-    assert len(prices) < 100, "emptied levels were never purged"
-    assert book.depth(side) == [(300, 1)]
-    assert (book.best_bid if side is BUY else book.best_ask) == 300
+        prices = book.bid_prices if side is BUY else book.ask_prices
+        levels = book.bids if side is BUY else book.asks
+        assert o.price not in levels and o.price not in prices
+        assert (book.best_bid if side is BUY else book.best_ask) == ranked[i + 1].price
+    assert book.depth(side) == [(ranked[-1].price, 1)]
 
 
 def test_every_change_to_a_level_marks_it_dirty(book: Book) -> None:
