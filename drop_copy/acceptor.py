@@ -77,6 +77,9 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        if not self.entitlements.members:  # quickfix refuses an acceptor without sessions
+            log.info("drop copy: no clearing members configured, not listening")
+            return
         settings = to_quickfix(*self.settings)
         self._store = fix.FileStoreFactory(settings)
         self._acceptor = fix.ThreadedSocketAcceptor(self, self._store, settings)

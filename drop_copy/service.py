@@ -1,16 +1,15 @@
 """The drop-copy service: the acceptor, the feed and the trade-capture replays, wired.
 
-Lifecycle (venue/app.py): `start()` after recovery, on the loop thread, before order
-entry listens: it reads each member's resume point from its FIX store, opens the
-acceptor, subscribes the feed to the sequencer and starts the writers, which first catch
-every member up from the journal. `stop()` comes first at shutdown: writers stop (what is
-left in a buffer is regenerated from the journal at the next start), members are logged
-out, the listener closes.
+It runs in the drop-copy process (drop_copy/process.py), which follows the venue's
+journal. `start()` reads each member's resume point from its FIX store, opens the
+acceptor and starts the writers, which first catch every member up from the journal;
+the feed then takes each batch the process's follower regenerates. `stop()`: writers stop
+(what is left in a buffer is regenerated from the journal at the next start), members
+are logged out, the listener closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,6 @@ from drop_copy.replay import CoreFactory, JournalSource, RecordSource, Replay
 from drop_copy.requests import TradeRequest, trade_reports
 from venue.fix.reports import Renderer
 from venue.instruments import Instrument
-from venue.sequencer import Sequencer
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +48,24 @@ class DropCopyService:
         )
         self.feed: DropCopyFeed | None = None
 
-    def start(self, sequencer: Sequencer) -> None:
-        """Resume every member where its store ends, listen, and follow the sequencer."""
+    def start(self, published: int) -> DropCopyFeed:
+        """Resume every member where its store ends, listen, and start the writers.
+        `published`: the last seq the venue has published (and journaled) so far; the
+        returned feed's `on_events` takes every later batch, in order."""
         resume = {mid: Resume(w.seq, w.exec_id) for mid, w in self.acceptor.watermarks().items()}
         self.feed = DropCopyFeed(
             self.entitlements, self.instruments, self.acceptor, self.source, self.core_factory,
-            published=sequencer.next_seq - 1, resume=resume,
+            published=published, resume=resume,
         )
         self.acceptor.start()
-        sequencer.subscribers.append(self.feed.on_events)
         self.feed.start()
+        return self.feed
 
-    async def stop(self, sequencer: Sequencer) -> None:
-        feed = self.feed
-        if feed is not None:
-            if feed.on_events in sequencer.subscribers:
-                sequencer.subscribers.remove(feed.on_events)
-            await asyncio.get_running_loop().run_in_executor(None, feed.stop)
-        await asyncio.get_running_loop().run_in_executor(None, self.acceptor.stop)
+    def stop(self) -> None:
+        """Stop the writers, log members out, stop listening (blocking)."""
+        if self.feed is not None:
+            self.feed.stop()
+        self.acceptor.stop()
 
     def trade_reports(self, member: Member, request: TradeRequest) -> Iterator[str]:
         """A request worker's answer, regenerated from the journal by a fresh core."""

@@ -16,9 +16,9 @@ import logging
 import os
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from drop_copy.entitlement import entitlements_from_reference
-from drop_copy.service import DropCopyService
+from drop_copy.link import DropCopyLink
 from venue import admin_commands  # noqa: F401  (registers the operator commands)
 from venue.admin import AdminServer
 from venue.clearing import operator as clearing_operator  # noqa: F401  (registers eod and reconcile)
@@ -51,7 +51,7 @@ class Venue:
     durable: Durable | None = None  # the journal and snapshots
     reference: ReferenceData | None = None  # read once at startup (seeded from cfg on first start)
     gateway: OrderEntryGateway | None = None
-    drop_copy: DropCopyService | None = None
+    drop_copy: DropCopyLink | None = None
     clearing: Clearing | None = None  # the DuckDB ledger and its writer threads
 
     @classmethod
@@ -71,7 +71,7 @@ class Venue:
                 await self.sequencer.call(AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)"))
         self.admin = AdminServer(self, self.cfg.var_path())
         await self.admin.start()
-        self._start_drop_copy()
+        await self._start_drop_copy()
         await self._start_order_entry()
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
 
@@ -98,22 +98,20 @@ class Venue:
         self.sequencer.subscribers.append(self.gateway.on_events)
         self.gateway.start()
 
-    def _start_drop_copy(self) -> None:
-        """Clearing members' acceptor, after recovery and before order entry (stops first).
-        Its catch-ups and trade capture replays run the journal through fresh cores."""
-        ref, cfg = self.reference, self.cfg
-        assert ref is not None
-        dc = cfg.venue.drop_copy
-        self.drop_copy = DropCopyService(
-            entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
-            comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
-            journal=cfg.var_path() / cfg.journal.dir, core_factory=lambda: new_core(cfg, ref),
-        )
-        self.drop_copy.start(self.sequencer)
+    async def _start_drop_copy(self) -> None:
+        """The drop-copy process (drop_copy/process.py), after recovery and before order
+        entry; it follows the journal as far as each published batch (stops first)."""
+        assert self.reference is not None
+        if not self.reference.clearing_members:
+            return
+        self.drop_copy = DropCopyLink(Path(self.cfg.source), logging.getLevelName(logging.getLogger().getEffectiveLevel()))
+        await self.drop_copy.start(self.sequencer.next_seq - 1, STEP_TIMEOUT_S)
+        self.sequencer.subscribers.append(self.drop_copy.on_events)
 
     async def stop(self) -> None:
         if self.drop_copy is not None:
-            await asyncio.wait_for(self.drop_copy.stop(self.sequencer), STEP_TIMEOUT_S)
+            self.sequencer.subscribers.remove(self.drop_copy.on_events)
+            await asyncio.wait_for(self.drop_copy.stop(), STEP_TIMEOUT_S)
         if self.gateway is not None:
             await asyncio.wait_for(self.gateway.stop(), STEP_TIMEOUT_S)
         if self.admin is not None:

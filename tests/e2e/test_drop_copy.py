@@ -134,7 +134,7 @@ def test_a_member_offline_during_trading_recovers_everything_by_resend(venue: Ve
     truth = executions([a, b])
     c1 = member(dc_port(venue), "CLEARER1", tmp_path)
     try:
-        assert c1.wait_logged_on(10)
+        assert c1.wait_logged_on(20), c1.logout_text
         assert eventually(lambda: set(copy_ids(c1)) == set(truth)), (len(copy_ids(c1)), len(truth))
         time.sleep(0.3)
         assert sorted(copy_ids(c1)) == sorted(truth)

@@ -1,0 +1,272 @@
+"""Drop copy: latency from execution to copy received, and what members cost matching.
+
+    python3 bench/drop_copy.py                  # about 1 minute
+    python3 bench/drop_copy.py --duration 10    # steadier figures
+
+Setup. The whole venue runs as `venue run` (a fresh subprocess and var dir per
+measurement: reference database, matching, pre-trade risk, the journal with fsync per
+batch, order entry, market data, drop copy). Ten bench firms trade over FIX order entry
+(tools/loadgen.py, in this process: each session alternates a buy and a sell between its
+two accounts, so half the orders trade; a member gets about 2 copies per order it
+clears). Clearing members log on from a second process (`--consume`, quickfix
+initiators) that stamps each copy on arrival.
+
+  latency     copy received minus its TransactTime (60, the sequencer's stamp of the
+              command, before the journal's fsync), p50/p99 over every copy, at --rate
+              orders/s offered, with 1 member clearing all ten firms and with 10 members
+              clearing one firm each (each execution side has one clearer, so the copy
+              volume is the same; what grows is sessions, stores and writer threads);
+  throughput  orders acknowledged per second at full speed (a window of --window
+              unacknowledged orders per session), with no clearing members and with the
+              10 members connected; the ratio is the figure (target: within 10%).
+Both processes share this machine's cores with the load generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tools.loadgen import LoadResult, LoadSession, connect, logout, run  # noqa: E402
+
+FIRMS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_config(root: Path, members: int) -> Path:
+    """The demo venue with ten bench firms (two accounts each) and `members` clearing
+    members: 1 clears every bench firm, 10 clear one firm each, 0 none at all."""
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    data["venue"]["order_entry"]["port"] = free_port()
+    data["venue"]["drop_copy"]["port"] = free_port()
+    data["venue"]["var_dir"] = str(root / "var")
+    for k in range(1, FIRMS + 1):
+        data["firms"].append({"id": f"BENCH{k}", "accounts": [f"BENCH{k}-A", f"BENCH{k}-B"],
+                              "sessions": [{"sender_comp_id": f"BENCH{k}", "username": f"bench{k}", "password": f"bench{k}-secret"}]})
+        for acc in ("A", "B"):
+            data["risk"]["collateral"][f"BENCH{k}-{acc}"] = 10**12
+    data["risk"]["limits"][0].update(max_open_orders=10**9, max_msgs_per_s=10**9, max_position=10**9, max_underlying_position=10**9)
+    bench_firms = [f"BENCH{k}" for k in range(1, FIRMS + 1)]
+    data["clearing_members"] = [
+        {"id": f"DCM{m}", "sender_comp_id": f"DCM{m}", "username": f"dcm{m}", "password": f"dcm{m}-secret",
+         "firms": bench_firms if members == 1 else [bench_firms[m - 1]]}
+        for m in range(1, members + 1)
+    ]
+    path = root / "bench.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def firm_sessions() -> list[LoadSession]:
+    return [LoadSession(f"BENCH{k}", f"bench{k}", f"bench{k}-secret", (f"BENCH{k}-A", f"BENCH{k}-B")) for k in range(1, FIRMS + 1)]
+
+
+class Venue:
+    """`venue run` on a bench config, in a subprocess."""
+
+    def __init__(self, root: Path, members: int) -> None:
+        self.root = root
+        self.config = bench_config(root, members)
+        cfg = yaml.safe_load(self.config.read_text())
+        self.port, self.dc_port = cfg["venue"]["order_entry"]["port"], cfg["venue"]["drop_copy"]["port"]
+        self.log = root / "venue.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Venue:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)],
+                                         cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"venue exited:\n{self.log.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("venue did not listen")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Consumers:
+    """The members' drop-copy sessions, in a process of their own (`--consume`)."""
+
+    def __init__(self, root: Path, port: int, members: int) -> None:
+        self.out = root / "latency.json"
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--consume", "--port", str(port), "--members", str(members), "--state", str(root / "members"), "--out", str(self.out)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().strip()
+        if line != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"members did not log on: {line}")
+
+    def finish(self, quiet_s: float = 2.0, timeout: float = 60.0) -> dict[str, float]:
+        """Let the members drain (until quiet for `quiet_s`), then collect the figures."""
+        self.proc.send_signal(signal.SIGUSR1)  # start watching for quiet
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        return json.loads(self.out.read_text())  # type: ignore[no-any-return]
+
+
+def latency(members: int, *, duration: float, rate: float) -> tuple[LoadResult, dict[str, float]]:
+    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members) as venue:
+        consumers = Consumers(Path(tmp), venue.dc_port, members)
+        ss = firm_sessions()
+        connect(venue.port, ss)
+        try:
+            load = run(ss, duration=duration, rate=rate)
+        finally:
+            logout(ss)
+        return load, consumers.finish()
+
+
+def throughput(members: int, *, duration: float, window: int) -> LoadResult:
+    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members) as venue:
+        consumers = Consumers(Path(tmp), venue.dc_port, members) if members else None
+        ss = firm_sessions()
+        connect(venue.port, ss)
+        try:
+            run(ss, duration=min(1.0, duration), window=window)  # warm up
+            peak = run(ss, duration=duration, window=window)
+        finally:
+            logout(ss)
+        if consumers is not None:
+            consumers.finish()
+        return peak
+
+
+# ---------------------------------------------------------------------- consumer process
+
+
+def consume(port: int, members: int, state: Path, out: Path) -> int:
+    """Log every member on, print "ready", stamp copies until SIGUSR1 and then 2 s of quiet."""
+    import quickfix as fix
+
+    from venue.fix.settings import DATA_DICTIONARY
+
+    lock = threading.Lock()
+    seconds: dict[str, int] = {}
+    lat: list[int] = []
+    last = [time.monotonic()]
+    logged = threading.Semaphore(0)
+
+    class Member(fix.Application):  # type: ignore[misc]
+        def onCreate(self, sid: fix.SessionID) -> None: pass
+        def onLogon(self, sid: fix.SessionID) -> None: logged.release()
+        def onLogout(self, sid: fix.SessionID) -> None: pass
+        def toApp(self, message: fix.Message, sid: fix.SessionID) -> None: pass
+        def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None: pass
+
+        def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
+            if message.getHeader().getField(35) == "A":
+                who = sid.getSenderCompID().getValue().lower()
+                message.setField(553, who)
+                message.setField(554, f"{who}-secret")
+
+        def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+            now = time.time_ns() // 1000
+            try:
+                stamp = message.getField(60)
+                secs = seconds.get(stamp[:17])
+                if secs is None:
+                    secs = seconds[stamp[:17]] = calendar.timegm(time.strptime(stamp[:17], "%Y%m%d-%H:%M:%S"))
+                ts = secs * 1_000_000 + int(stamp[18:24])
+                with lock:
+                    lat.append(now - ts)
+                    last[0] = time.monotonic()
+            except Exception as exc:  # never let an exception reach quickfix
+                print(f"bad copy: {exc}", file=sys.stderr)
+
+    settings = fix.SessionSettings()
+    for m in range(1, members + 1):
+        d = fix.Dictionary()
+        for k, v in {"ConnectionType": "initiator", "SocketConnectHost": "127.0.0.1", "SocketConnectPort": str(port),
+                     "HeartBtInt": "30", "ReconnectInterval": "1", "NonStopSession": "Y", "FileStorePath": str(state),
+                     "UseDataDictionary": "Y", "DataDictionary": str(DATA_DICTIONARY), "ResetOnLogon": "Y"}.items():
+            d.setString(k, v)
+        settings.set(fix.SessionID("FIX.4.4", f"DCM{m}", "VENUE"), d)
+    app = Member()
+    initiator = fix.SocketInitiator(app, fix.FileStoreFactory(settings), settings)
+    finishing = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: finishing.set())
+    initiator.start()
+    for _ in range(members):
+        if not logged.acquire(timeout=30):
+            print("logon timeout", flush=True)
+            return 1
+    print("ready", flush=True)
+    while not finishing.wait(0.2):
+        pass
+    while time.monotonic() - last[0] < 2.0:
+        finishing.wait(0.2)
+    initiator.stop()
+    with lock:
+        xs = sorted(lat)
+    pct = (lambda p: xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan"))
+    out.write_text(json.dumps({"copies": len(xs), "p50_us": pct(50), "p99_us": pct(99), "max_us": xs[-1] if xs else float("nan")}))
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="drop-copy latency and the cost of members to matching")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s for the latency measurement")
+    p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
+    p.add_argument("--consume", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--members", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.consume:
+        return consume(a.port, a.members, a.state, a.out)
+    print(f"{FIRMS} firms over FIX order entry; duration {a.duration}s per run; {os.cpu_count()} cpus; journal fsync per batch")
+    for members in (1, 10):
+        load, lat = latency(members, duration=a.duration, rate=a.rate)
+        print(f"latency  {members:2d} member(s) @ {a.rate:,.0f} orders/s offered ({load.acked:,} orders acked): "
+              f"{lat['copies']:,.0f} copies, p50 {lat['p50_us'] / 1000:.2f} ms, p99 {lat['p99_us'] / 1000:.2f} ms, max {lat['max_us'] / 1000:.1f} ms", flush=True)
+    none = throughput(0, duration=a.duration, window=a.window)
+    ten = throughput(10, duration=a.duration, window=a.window)
+    ratio = ten.throughput / none.throughput if none.throughput else float("nan")
+    print(f"throughput  no members: {none.throughput:,.0f} orders/s; 10 members connected: {ten.throughput:,.0f} orders/s; "
+          f"ratio {ratio:.1%} (target >= 90%)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from drop_copy.process import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""The drop-copy process: clearing members' sessions, beside the venue and off its GIL.
+
+    python -m drop_copy --config PATH --published SEQ     (venue/app.py starts it)
+
+Why a process: a copy costs about 30 µs of Python (render, parse, store, send) and the
+venue's sequencer, gateway and quickfix callbacks share one interpreter lock; in the venue
+process ten members' copies took a third of matching's throughput. Here they cost it
+nothing but a pipe write per batch.
+
+How it follows the venue. The venue writes, after each published batch, the batch's last
+sequence number to this process's stdin. The follower reads the journal up to that
+number (drop_copy/tail.py: only the new bytes), runs the records through a replica core
+built exactly as the venue builds its own (venue/app.py `new_core`), and hands the
+events to the feed, which routes them to members (drop_copy/feed.py). The replica is
+brought to `--published` first, silently: members catch up to there from the journal
+on their own (resuming after what their FIX stores hold). Nothing is read beyond what the
+venue says is published, so no copy runs ahead of the journal's durability.
+
+It prints `ready` on stdout once the acceptor listens, and exits when its stdin closes
+(the venue stopped or died) or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from drop_copy.entitlement import entitlements_from_reference
+from drop_copy.service import DropCopyService
+from drop_copy.tail import JournalTail
+from venue.config import ConfigError, load_config
+from venue.events import Event
+from venue.refdata import open_reference
+from venue.sequencer import Core
+
+log = logging.getLogger("drop_copy")
+
+
+class Follower:
+    """The replica: journal records in, the same events as the venue's out."""
+
+    def __init__(self, tail: JournalTail, core: Core, publish: Callable[[Sequence[Event]], None]) -> None:
+        self.tail = tail
+        self.core = core
+        self.publish = publish
+
+    def skip_to(self, seq: int) -> None:
+        """Apply the records up to `seq` without publishing (the venue published them before we started)."""
+        for s, ts, cmd in self.tail.read(seq):
+            self.core.apply(s, ts, cmd)
+
+    def advance(self, seq: int) -> None:
+        """Apply the records up to `seq` and publish their events as one batch."""
+        events: list[Event] = []
+        for s, ts, cmd in self.tail.read(seq):
+            events += self.core.apply(s, ts, cmd)
+        if events:
+            self.publish(events)
+
+
+def published_seqs(fd: int) -> Sequence[int] | None:
+    """The sequence numbers the venue has written since the last read (None at EOF);
+    only the last whole line matters, the others are older."""
+    data = os.read(fd, 65536)
+    if not data:
+        return None
+    return [int(x) for x in data.split() if x.isdigit()]
+
+
+class _Terminated(Exception):
+    """SIGTERM: leave the follow loop and shut down in order."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="drop_copy", description="the venue's drop-copy process (started by `venue run`)")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--published", required=True, type=int, help="the last sequence number the venue has published")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from venue.app import new_core  # the venue's own core builder: the replica must match it exactly
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"drop_copy: config error: {exc}", file=sys.stderr)
+        return 2
+    ref = open_reference(cfg)
+    journal = cfg.var_path() / cfg.journal.dir
+    dc = cfg.venue.drop_copy
+    service = DropCopyService(
+        entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
+        comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
+        journal=journal, core_factory=lambda: new_core(cfg, ref),
+    )
+    feed = service.start(args.published)
+    follower = Follower(JournalTail(journal), new_core(cfg, ref), feed.on_events)
+    follower.skip_to(args.published)
+    signal.signal(signal.SIGTERM, _terminate)
+    print("ready", flush=True)
+    try:
+        while (seqs := published_seqs(0)) is not None:
+            if seqs:
+                follower.advance(max(seqs))
+    except _Terminated:
+        log.info("drop copy: SIGTERM")
+    finally:
+        service.stop()
+        log.info("drop copy stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

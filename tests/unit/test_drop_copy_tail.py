@@ -1,0 +1,46 @@
+"""The journal follower reads exactly the records up to what the venue says is published,
+across segment rolls, from any starting point, and a record still being written waits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drop_copy_support import order
+
+from drop_copy.tail import JournalTail
+from venue.journal import Journal, JournalConfig, JournalReader, segment_paths
+from venue.types import Side
+
+
+def test_the_tail_follows_batches_and_segment_rolls_without_skipping_or_repeating(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path, JournalConfig(segment_bytes=4096))
+    tail = JournalTail(tmp_path)
+    seq, got = 0, []
+    for batch in range(50):
+        for _ in range(7):
+            seq += 1
+            journal.append(seq, seq, order("FIRM1", f"o{seq}", Side.BUY, 1, 100))
+        journal.flush()
+        got += tail.read(seq - batch % 3)  # the venue may say less than the journal holds
+        assert tail.position == seq - batch % 3
+    got += tail.read(seq)
+    assert len(segment_paths(tmp_path)) > 10
+    assert [r[0] for r in got] == list(range(1, seq + 1))
+    assert [r[2] for r in got] == [r.cmd for r in JournalReader(tmp_path).records()]
+    assert tail.read(seq + 5) == [], "nothing past the journal's end"
+    late = JournalTail(tmp_path, after_seq=100).read(seq)
+    assert [r[0] for r in late] == list(range(101, seq + 1))
+
+
+def test_a_record_not_yet_whole_waits_for_the_rest(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.append(1, 1, order("FIRM1", "a", Side.BUY, 1, 100))
+    journal.append(2, 2, order("FIRM1", "b", Side.BUY, 1, 100))
+    journal.flush()
+    path = segment_paths(tmp_path)[0][1]
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-5])  # the second record's last bytes are not written yet
+    tail = JournalTail(tmp_path)
+    assert [r[0] for r in tail.read(2)] == [1]
+    path.write_bytes(whole)
+    assert [r[0] for r in tail.read(2)] == [2]
