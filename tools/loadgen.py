@@ -7,9 +7,10 @@ ack-latency percentiles.
 
 An order is acknowledged by its first ExecutionReport (new or rejected); its latency is
 from the moment its bytes were handed to the socket to the moment that report was read.
-Each session alternates a buy and a sell of one lot at the same price (between two
-accounts when it is given two, so they trade rather than self-trade), so the book stays
-small and half the orders trade.
+Each session alternates a buy and a sell of one lot (between two accounts when it is given
+two, so they trade rather than self-trade). With --spread 0 both are at --price, so half
+the orders trade and the book stays small; with --spread S the buys are S below and the
+sells S above, so nothing trades and every order rests (pure order entry).
 
 One thread, non-blocking sockets and hand-built FIX strings (simplefix costs more per
 message than the venue does): the generator must not be the bottleneck it measures.
@@ -24,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 
 
 def _utc() -> str:
@@ -55,14 +57,15 @@ class LoadSession:
         self.seq += 1
         return data
 
-    def order(self, symbol: str, price: str) -> tuple[str, bytes]:
+    def order(self, symbol: str, prices: tuple[str, str]) -> tuple[str, bytes]:
+        """The next order: buys at prices[0], sells at prices[1]."""
         n = self.next_order
         self.next_order += 1
         cl = f"{self.sender}-{n}"
         side = 1 + n % 2
         account = self.accounts[n % len(self.accounts)]
         now = _utc()
-        return cl, self.message("D", f"11={cl}\x011={account}\x0155={symbol}\x0154={side}\x0160={now}\x0138=1\x0140=2\x0144={price}\x0159=1\x01")
+        return cl, self.message("D", f"11={cl}\x011={account}\x0155={symbol}\x0154={side}\x0160={now}\x0138=1\x0140=2\x0144={prices[side - 1]}\x0159=1\x01")
 
 
 @dataclass
@@ -120,10 +123,13 @@ def logout(sessions: Sequence[LoadSession]) -> None:
 
 
 def run(sessions: Sequence[LoadSession], *, duration: float, rate: float | None = None, window: int = 64,
-        symbol: str = "BTC-PERP", price: str = "100000", drain_s: float = 3.0) -> LoadResult:
+        symbol: str = "BTC-PERP", price: str = "100000", spread: str = "0", drain_s: float = 3.0) -> LoadResult:
     """Send for `duration` seconds at `rate` orders/s in total (round robin over the
     sessions), or with `rate` None as fast as `window` unacknowledged orders per session
-    allow; then wait up to `drain_s` for the last acks."""
+    allow; then wait up to `drain_s` for the last acks. Buys go `spread` below `price`,
+    sells `spread` above."""
+    mid, gap = Decimal(price), Decimal(spread)
+    prices = (str(mid - gap), str(mid + gap))
     sel = selectors.DefaultSelector()
     for s in sessions:
         assert s.sock is not None, "connect() first"
@@ -146,7 +152,7 @@ def run(sessions: Sequence[LoadSession], *, duration: float, rate: float | None 
                 while next_send <= now and now < end:
                     s = sessions[turn % len(sessions)]
                     turn += 1
-                    cl, data = s.order(symbol, price)
+                    cl, data = s.order(symbol, prices)
                     _send(s, data)
                     s.sent_at[cl] = time.perf_counter()
                     sent += 1
@@ -154,7 +160,7 @@ def run(sessions: Sequence[LoadSession], *, duration: float, rate: float | None 
             else:
                 for s in sessions:
                     while len(s.sent_at) < window:
-                        cl, data = s.order(symbol, price)
+                        cl, data = s.order(symbol, prices)
                         _send(s, data)
                         s.sent_at[cl] = time.perf_counter()
                         sent += 1
@@ -239,11 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--symbol", default="BTC-PERP")
     p.add_argument("--price", default="100000")
+    p.add_argument("--spread", default="0", help="buys this far below --price, sells above: 0 trades half the orders, > 0 none")
     a = p.parse_args(argv)
     sessions = [parse_session(s) for s in a.session]
     connect(a.port, sessions, a.host)
     try:
-        r = run(sessions, duration=a.duration, rate=a.rate, window=a.window, symbol=a.symbol, price=a.price)
+        r = run(sessions, duration=a.duration, rate=a.rate, window=a.window, symbol=a.symbol, price=a.price, spread=a.spread)
     finally:
         logout(sessions)
     print(report(f"rate={a.rate or 'max'}", r))
