@@ -1,15 +1,18 @@
 """A naive price-time order book for differential tests of the engine (exchange-core's
 manner): one list of resting orders, searched afresh for the best maker on every fill.
 
-It does limit and market orders with GTC, IOC and FOK, icebergs, post-only, cancel,
-cancel/replace and self-trade prevention on the account, in the plainest way each can
-be written: FOK is tried on a copy of the book and kept only if it filled completely;
-an iceberg's next slice gets a new arrival number, which puts it at the back.
+It does limit and market orders with GTC, IOC and FOK, stop and stop-limit orders
+(triggered by the last trade price once the command's own trading is done, lowest buy
+stop / highest sell stop first), icebergs, post-only, cancel, cancel/replace and
+self-trade prevention on the account, in the plainest way each can be written: FOK is
+tried on a copy of the book and kept only if it filled completely; an iceberg's next
+slice gets a new arrival number, which puts it at the back.
 It says what happened as plain tuples:
 
     ("fill", price, qty, taker_order_id, maker_order_id)
     ("cancel", order_id)            an order ended with quantity unfilled
     ("replaced", order_id)
+    ("triggered", order_id)
     ("reject", cl_ord_id)           a refused order, or a cancel/replace naming no live order
 
 Order ids are given to accepted orders in arrival order from 1, as the engine does.
@@ -41,6 +44,7 @@ class RefOrder:
     tif: TimeInForce
     stp: StpMode
     post_only: bool
+    stop_px: int | None = None
     cum: int = 0
     stp_canceled: bool = False
 
@@ -49,42 +53,71 @@ class ReferenceBook:
     def __init__(self) -> None:
         self.resting: list[RefOrder] = []
         self.by_cl_ord_id: dict[str, RefOrder] = {}
+        self.stops: list[RefOrder] = []  # parked, untriggered
         self.next_id = 1
         self.clock = 0
+        self.last = 100  # last trade price (the test instruments' reference price)
 
     def _tick(self) -> int:
         self.clock += 1
         return self.clock
 
     def new(self, cl_ord_id: str, account: str, side: Side, qty: int, price: int | None, tif: TimeInForce, stp: StpMode,
-            display: int | None = None, post_only: bool = False) -> list[Outcome]:
+            display: int | None = None, post_only: bool = False, stop_px: int | None = None) -> list[Outcome]:
         if post_only and self._opposite(side, price):
             return [("reject", cl_ord_id)]
-        o = RefOrder(self.next_id, cl_ord_id, account, side, price, qty, qty, display, min(display or qty, qty), self._tick(), tif, stp, post_only)
+        if stop_px is not None and (stop_px <= self.last if side is Side.BUY else stop_px >= self.last):
+            return [("reject", cl_ord_id)]
+        o = RefOrder(self.next_id, cl_ord_id, account, side, price, qty, qty, display, min(display or qty, qty), self._tick(), tif, stp, post_only, stop_px)
         self.next_id += 1
         self.by_cl_ord_id[cl_ord_id] = o
-        if tif is TimeInForce.FOK:
+        if stop_px is not None:
+            self.stops.append(o)
+            return []
+        return self._enter(o) + self._trigger()
+
+    def _enter(self, o: RefOrder) -> list[Outcome]:
+        """Trade an order that has just arrived (or triggered): FOK all or nothing."""
+        if o.tif is TimeInForce.FOK:
             trial = copy.deepcopy(self)
-            out = trial._take(trial.by_cl_ord_id[cl_ord_id])
-            if trial.by_cl_ord_id[cl_ord_id].leaves == 0:
+            out = trial._take(trial.by_cl_ord_id[o.cl_ord_id])
+            if trial.by_cl_ord_id[o.cl_ord_id].leaves == 0:
                 self.__dict__.update(trial.__dict__)
                 return out
             return [("cancel", o.order_id)]
         return self._take(o) + self._rest_or_end(o)
 
+    def _trigger(self) -> list[Outcome]:
+        out: list[Outcome] = []
+        while True:
+            buys = [o for o in self.stops if o.side is Side.BUY and o.stop_px is not None and o.stop_px <= self.last]
+            sells = [o for o in self.stops if o.side is Side.SELL and o.stop_px is not None and o.stop_px >= self.last]
+            if buys:
+                o = min(buys, key=lambda r: (r.stop_px, r.order_id))
+            elif sells:
+                o = min(sells, key=lambda r: (-(r.stop_px or 0), r.order_id))
+            else:
+                return out
+            self.stops.remove(o)
+            o.arrival = self._tick()
+            out.append(("triggered", o.order_id))
+            out += self._enter(o)
+
     def cancel(self, orig_cl_ord_id: str) -> list[Outcome]:
         o = self._live(orig_cl_ord_id)
         if o is None:
             return [("reject", orig_cl_ord_id)]
-        self.resting.remove(o)
+        (self.resting if o in self.resting else self.stops).remove(o)
         return [("cancel", o.order_id)]
 
     def replace(self, orig_cl_ord_id: str, cl_ord_id: str, qty: int, price: int) -> list[Outcome]:
         """A quantity down at the same price keeps the place (and what is left of the shown
-        slice); anything else is a new arrival that may trade."""
+        slice); anything else is a new arrival that may trade. Resting orders only (not
+        parked stops)."""
         o = self._live(orig_cl_ord_id)
         if o is None:
             return [("reject", orig_cl_ord_id)]
+        assert o in self.resting, "replace of a parked stop is not modelled"
         if qty <= o.cum or (o.post_only and self._opposite(o.side, price)):
             return [("reject", orig_cl_ord_id)]
         o.cl_ord_id = cl_ord_id
@@ -98,7 +131,7 @@ class ReferenceBook:
         o.qty, o.leaves, o.price = qty, leaves, price
         o.visible = min(o.display or leaves, leaves)
         o.arrival = self._tick()
-        return [("replaced", o.order_id)] + self._take(o) + self._rest_or_end(o)
+        return [("replaced", o.order_id)] + self._take(o) + self._rest_or_end(o) + self._trigger()
 
     def depth(self, side: Side) -> list[tuple[int, int]]:
         """(price, displayed qty) best first."""
@@ -111,7 +144,7 @@ class ReferenceBook:
 
     def _live(self, cl_ord_id: str) -> RefOrder | None:
         o = self.by_cl_ord_id.get(cl_ord_id)
-        return o if o is not None and o in self.resting and o.cl_ord_id == cl_ord_id else None
+        return o if o is not None and (o in self.resting or o in self.stops) and o.cl_ord_id == cl_ord_id else None
 
     def _opposite(self, side: Side, price: int | None) -> bool:
         """Does any resting order on the other side cross `price`?"""
@@ -141,6 +174,8 @@ class ReferenceBook:
                 o.cum += q
             maker.visible -= q
             out.append(("fill", maker.price, q, taker.order_id, maker.order_id))
+            assert maker.price is not None
+            self.last = maker.price
             if maker.leaves == 0:
                 self.resting.remove(maker)
             elif maker.visible == 0:
