@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from venue.commands import AdjustCollateral, CancelOrder, Command, NewOrder  # noqa: E402
-from venue.core import VenueCore  # noqa: E402
-from venue.events import Event  # noqa: E402
-from venue.instruments import Instrument  # noqa: E402
-from venue.limits import LimitRule, RiskConfig  # noqa: E402
-from venue.matching import MatchingEngine  # noqa: E402
-from venue.types import InstrumentKind, OrdType, Side, TimeInForce  # noqa: E402
+from venue.commands import AdjustCollateral, CancelOrder, Command, NewOrder
+from venue.core import VenueCore
+from venue.events import Event
+from venue.instruments import Instrument
+from venue.limits import LimitRule, RiskConfig
+from venue.matching import MatchingEngine
+from venue.types import InstrumentKind, OrdType, Side, TimeInForce
 
 INSTRUMENTS = [
     Instrument(symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, underlying="BTC-USD", quote_currency="USD", tick_size=Decimal("0.5"),

@@ -139,11 +139,11 @@ class AdminServer:
             try:
                 line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_S)
                 answer = await self._answer(line)
-            except (asyncio.TimeoutError, ValueError):
+            except (TimeoutError, ValueError):
                 answer = {"ok": False, "error": "bad request: expected one JSON line"}
             writer.write(json.dumps(answer).encode() + b"\n")
             await asyncio.wait_for(writer.drain(), READ_TIMEOUT_S)
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             log.warning("admin client went away")
         finally:
             writer.close()
@@ -167,7 +167,7 @@ class AdminServer:
             output = await asyncio.wait_for(entry.handler(self.venue, args), entry.timeout_s)
         except AdminError as exc:
             return {"ok": False, "error": str(exc)}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return {"ok": False, "error": f"{name}: no answer within {entry.timeout_s:g} s"}
         except Exception as exc:
             log.exception("admin command %s %s failed", name, args)

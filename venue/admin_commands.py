@@ -9,15 +9,17 @@ request changes nothing and tells the operator why.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from venue.admin import AdminError, commands, parse, parser, register
 from venue.commands import AdjustCollateral, SetIndexPrice, SetMarkPrice, SetPhase
-from venue.events import CollateralChanged, CommandRejected, Event, Fill, IndexPriceSet, MarkPriceSet
+from venue.events import CollateralChanged, CommandRejected, Fill, IndexPriceSet, MarkPriceSet
 from venue.limits import LIMIT_TYPES
 from venue.operator import KillScope, KillSwitch, KillSwitchSet, LimitSet, QueryRisk, RiskReport, SetLimit
 from venue.risk import money
 from venue.types import TradingPhase
+
+T = TypeVar("T")
 
 
 def _decimal(text: str, what: str) -> Decimal:
@@ -30,12 +32,21 @@ def _decimal(text: str, what: str) -> Decimal:
     return d
 
 
-async def _submit(venue: Any, cmd: object) -> list[Event]:
-    events = await venue.sequencer.call(cmd)
+async def _submit(venue: Any, cmd: object) -> list[object]:
+    """Sequence `cmd`; its events, once durable. A CommandRejected is the operator's error."""
+    events: list[object] = await venue.sequencer.call(cmd)
     for ev in events:
         if isinstance(ev, CommandRejected):
             raise AdminError(f"refused: {ev.text}")
     return events
+
+
+async def _answer(venue: Any, cmd: object, kind: type[T]) -> T:
+    """Sequence `cmd` and return its answering event of type `kind`."""
+    for ev in await _submit(venue, cmd):
+        if isinstance(ev, kind):
+            return ev
+    raise AdminError(f"{cmd!r} was not answered with {kind.__name__}")
 
 
 def _scope(args: list[str], name: str) -> tuple[KillScope, str, str]:
@@ -52,8 +63,7 @@ def _scope(args: list[str], name: str) -> tuple[KillScope, str, str]:
 
 async def kill(venue: Any, args: list[str]) -> str:
     scope, target, reason = _scope(args, "kill")
-    events = await _submit(venue, KillSwitch(scope=scope, target=target, engaged=True, reason=reason))
-    done = next(e for e in events if isinstance(e, KillSwitchSet))
+    done = await _answer(venue, KillSwitch(scope=scope, target=target, engaged=True, reason=reason), KillSwitchSet)
     what = "venue-wide" if scope is KillScope.VENUE else f"for {scope.value} {target}"
     return f"kill switch engaged {what}: {done.canceled} orders canceled; new orders and replaces refused until released"
 
@@ -99,8 +109,7 @@ async def index(venue: Any, args: list[str]) -> str:
     p.add_argument("underlying")
     p.add_argument("price")
     ns = parse(p, args)
-    events = await _submit(venue, SetIndexPrice(underlying=ns.underlying, price=_decimal(ns.price, "price")))
-    ev = next(e for e in events if isinstance(e, IndexPriceSet))
+    ev = await _answer(venue, SetIndexPrice(underlying=ns.underlying, price=_decimal(ns.price, "price")), IndexPriceSet)
     return f"index {ev.underlying} = {money(ev.price)}"
 
 
@@ -117,8 +126,7 @@ async def mark(venue: Any, args: list[str]) -> str:
     ticks = inst.ticks(price)
     if ticks is None:
         raise AdminError(f"price {price} is not on {inst.symbol}'s tick grid {inst.tick_size}")
-    events = await _submit(venue, SetMarkPrice(symbol=ns.symbol, price=ticks))
-    ev = next(e for e in events if isinstance(e, MarkPriceSet))
+    ev = await _answer(venue, SetMarkPrice(symbol=ns.symbol, price=ticks), MarkPriceSet)
     return f"mark {ev.symbol} = {money(inst.price(ev.price))}"
 
 
@@ -130,7 +138,7 @@ async def collateral(venue: Any, args: list[str]) -> str:
     p.add_argument("--ref", default="", help="reference for the ledger")
     ns = parse(p, args)
     cmd = AdjustCollateral(account=ns.account, amount=_decimal(ns.amount, "amount"), currency=ns.currency, reference=ns.ref)
-    ev = next(e for e in await _submit(venue, cmd) if isinstance(e, CollateralChanged))
+    ev = await _answer(venue, cmd, CollateralChanged)
     return f"{ev.account}: {'+' if ev.amount > 0 else ''}{money(ev.amount)} {ev.currency}, balance {money(ev.balance)} {ev.currency}"
 
 
@@ -144,8 +152,7 @@ async def limit(venue: Any, args: list[str]) -> str:
     p.add_argument("value", help="a number, or 'clear' to inherit from a wider rule")
     ns = parse(p, args)
     value = None if ns.value == "clear" else _decimal(ns.value, ns.name)
-    events = await _submit(venue, SetLimit(name=ns.name, value=value, firm=ns.firm, account=ns.account, symbol=ns.symbol))
-    ev = next(e for e in events if isinstance(e, LimitSet))
+    ev = await _answer(venue, SetLimit(name=ns.name, value=value, firm=ns.firm, account=ns.account, symbol=ns.symbol), LimitSet)
     scope = "/".join(x for x in (ev.firm, ev.account, ev.symbol) if x) or "venue default"
     return f"{scope}: {ev.name} {_shown(ev.previous)} -> {_shown(ev.value)}"
 
@@ -178,7 +185,7 @@ async def risk(venue: Any, args: list[str]) -> str:
     p = parser("risk", "reject tallies per check, and an account's exposure")
     p.add_argument("account", nargs="?", default="")
     ns = parse(p, args)
-    ev = next(e for e in await _submit(venue, QueryRisk(account=ns.account)) if isinstance(e, RiskReport))
+    ev = await _answer(venue, QueryRisk(account=ns.account), RiskReport)
     lines = ["rejects per check:"] + [f"  {name:<20} {n:>8,}" for name, n in ev.tallies]
     if ev.account:
         lines += [f"account {ev.account}:"] + [f"  {k:<20} {v}" for k, v in ev.exposure]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from venue.commands import (
     AdjustCollateral,
@@ -53,7 +54,6 @@ from venue.types import ExecType, OrdStatus, OrdType, StpScope, TradingPhase
 
 _TOKEN = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
 _CLIENT = object()  # route of the client messages
-_UNSET = object()
 
 AnyCommand = Command | KillSwitch | SetLimit | QueryRisk
 
@@ -94,8 +94,8 @@ class VenueCore:
         if route is not None:
             if route is not _CLIENT:
                 return route(seq, ts, cmd)  # type: ignore[operator]
-            rate = self._throttle.get(cmd.firm, _UNSET)  # type: ignore[union-attr]
-            if rate is _UNSET:
+            rate = self._throttle.get(cmd.firm, -1)  # type: ignore[union-attr]
+            if rate == -1:
                 rate = self._throttle[cmd.firm] = self.risk.limits.throttle(cmd.firm)  # type: ignore[union-attr]
             if rate is not None:  # the session's token bucket (see the module docstring)
                 cap = rate * _TOKEN
@@ -130,9 +130,9 @@ class VenueCore:
         the engine is snapshotted on its own)."""
         return {"risk": self.risk.state(), "buckets": sorted((s, b[0], b[1]) for s, b in self.buckets.items())}
 
-    def restore_state(self, state: Mapping[str, object]) -> None:
-        self.risk.load_state(state["risk"])  # type: ignore[arg-type]
-        self.buckets = {s: [tokens, ts] for s, tokens, ts in state["buckets"]}  # type: ignore[attr-defined]
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        self.risk.load_state(state["risk"])
+        self.buckets = {s: [tokens, ts] for s, tokens, ts in state["buckets"]}
         self._throttle.clear()
 
     # ------------------------------------------------------------------ throttle
@@ -159,7 +159,7 @@ class VenueCore:
 
     # ------------------------------------------------------------------ operator commands
 
-    def _kill_switch(self, seq: int, ts: int, cmd: KillSwitch) -> list[Event]:
+    def _kill_switch(self, seq: int, ts: int, cmd: KillSwitch) -> list[Any]:
         risk = self.risk
         if cmd.scope is KillScope.VENUE:
             if cmd.target:
@@ -176,7 +176,7 @@ class VenueCore:
         what = "venue-wide" if cmd.scope is KillScope.VENUE else f"for {cmd.scope.value} {cmd.target}"
         if on == cmd.engaged:
             return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, f"kill switch {what} is already {'engaged' if on else 'released'}")
-        events: list[Event] = []
+        events: list[Any] = []  # ExecReports, then KillSwitchSet (an operator event: venue/operator.py)
         risk.set_kill(cmd.scope, cmd.target, cmd.engaged)
         if cmd.engaged:
             scope, target = cmd.scope, cmd.target
@@ -188,7 +188,7 @@ class VenueCore:
         events.append(KillSwitchSet(seq, ts, cmd.scope, cmd.target, cmd.engaged, len(events), cmd.reason))
         return events
 
-    def _set_limit(self, seq: int, ts: int, cmd: SetLimit) -> list[Event]:
+    def _set_limit(self, seq: int, ts: int, cmd: SetLimit) -> list[Any]:
         risk = self.risk
         key = (cmd.firm, cmd.account, cmd.symbol)
         problem = scope_problem(key, self.firms, set(risk.accounts), set(risk.instruments)) or value_problem(key, cmd.name, cmd.value)
@@ -202,7 +202,7 @@ class VenueCore:
         prev = None if previous is None else Decimal(previous)
         return [LimitSet(seq, ts, cmd.firm, cmd.account, cmd.symbol, cmd.name, cmd.value, prev)]
 
-    def _query_risk(self, seq: int, ts: int, cmd: QueryRisk) -> list[Event]:
+    def _query_risk(self, seq: int, ts: int, cmd: QueryRisk) -> list[Any]:
         risk = self.risk
         tallies = tuple(risk.tallies.items())
         if not cmd.account:
@@ -223,7 +223,7 @@ class VenueCore:
                 rows.append((sym, f"position {e.pos:,} open buy {e.buy_qty:,} open sell {e.sell_qty:,}"))
         return [RiskReport(seq, ts, a, tallies, tuple(rows))]
 
-    def _set_index(self, seq: int, ts: int, cmd: SetIndexPrice) -> list[Event]:
+    def _set_index(self, seq: int, ts: int, cmd: SetIndexPrice) -> list[Any]:
         if not any(i.underlying == cmd.underlying for i in self.risk.instruments.values()):
             return _refused(seq, ts, cmd, RejectReason.UNKNOWN_SYMBOL, f"no instrument tracks index {cmd.underlying!r}")
         if not (cmd.price.is_finite() and cmd.price > 0):
@@ -231,7 +231,7 @@ class VenueCore:
         self.risk.set_index(cmd.underlying, cmd.price)
         return [IndexPriceSet(seq, ts, cmd.underlying, cmd.price)]
 
-    def _set_mark(self, seq: int, ts: int, cmd: SetMarkPrice) -> list[Event]:
+    def _set_mark(self, seq: int, ts: int, cmd: SetMarkPrice) -> list[Any]:
         if cmd.symbol not in self.risk.instruments:
             return _refused(seq, ts, cmd, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol!r}")
         if cmd.price <= 0:
@@ -239,7 +239,7 @@ class VenueCore:
         self.risk.set_mark(cmd.symbol, cmd.price)
         return [MarkPriceSet(seq, ts, cmd.symbol, cmd.price)]
 
-    def _adjust_collateral(self, seq: int, ts: int, cmd: AdjustCollateral) -> list[Event]:
+    def _adjust_collateral(self, seq: int, ts: int, cmd: AdjustCollateral) -> list[Any]:
         risk = self.risk
         if cmd.account not in risk.accounts:
             return _refused(seq, ts, cmd, RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account!r}")
@@ -257,5 +257,5 @@ class VenueCore:
         return [CollateralChanged(seq, ts, cmd.account, cmd.amount, cmd.currency, balance, cmd.reference)]
 
 
-def _refused(seq: int, ts: int, cmd: object, reason: RejectReason, text: str) -> list[Event]:
+def _refused(seq: int, ts: int, cmd: object, reason: RejectReason, text: str) -> list[Any]:
     return [CommandRejected(seq, ts, repr(cmd), reason, text)]

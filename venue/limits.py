@@ -94,7 +94,7 @@ def value_problem(key: RuleKey, name: str, value: int | Decimal | None) -> str |
     kind = LIMIT_TYPES.get(name)
     if kind is None:
         return f"unknown limit {name!r} (known: {', '.join(LIMIT_TYPES)})"
-    firm, account, symbol = key
+    _, account, symbol = key
     if symbol and name in _NOT_PER_SYMBOL:
         return f"{name} applies per account or session, not per symbol"
     if name == "max_msgs_per_s" and account:
@@ -122,10 +122,8 @@ def typed(name: str, value: Decimal | None) -> int | Decimal | None:
 class Resolved:
     """One (account, symbol)'s limits, as integers ready for the hot path (None: no limit)."""
 
-    __slots__ = (
-        "band_pct", "band_num", "band_den", "band_ticks", "max_qty", "max_notional", "notional_ticklots", "max_position",
-        "max_underlying", "underlying_units", "max_open", "im_rate", "im_units", "hot",
-    )
+    __slots__ = ("band_den", "band_num", "band_pct", "band_ticks", "hot", "im_rate", "im_units",
+                 "max_notional", "max_open", "max_position", "max_qty", "max_underlying", "notional_ticklots", "underlying_units")
 
     def __init__(self, values: dict[str, int | Decimal], inst: Instrument, unit_scale: int) -> None:
         tick_value = inst.tick_size * inst.lot_size * inst.multiplier  # quote currency per tick x lot

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 from venue.book import Order
 from venue.events import Event, ExecReport, Fill, OrderView
@@ -53,7 +54,7 @@ def from_units(units: int) -> Decimal:
 class UnderlyingExposure:
     """One account's positions and live orders over every contract on one underlying."""
 
-    __slots__ = ("net", "buy", "sell")
+    __slots__ = ("buy", "net", "sell")
 
     def __init__(self) -> None:
         self.net = 0
@@ -64,7 +65,7 @@ class UnderlyingExposure:
 class AccountRisk:
     """One account: its exposures by symbol, live orders, collateral and margin (units)."""
 
-    __slots__ = ("exps", "open", "collateral", "margin")
+    __slots__ = ("collateral", "exps", "margin", "open")
 
     def __init__(self) -> None:
         self.exps: dict[str, Exposure] = {}
@@ -79,8 +80,8 @@ class Exposure:
     margin price `v`); `res` and `rate` (margin units per tick-lot, 0 for none) cache its
     limits; `im` is the margin counted into the account's total."""
 
-    __slots__ = ("acct", "symbol", "pos", "buy_qty", "sell_qty", "buy_val", "sell_val", "long", "short", "v", "res", "rate", "im",
-                 "und", "units")
+    __slots__ = ("acct", "buy_qty", "buy_val", "im", "long", "pos", "rate",
+                 "res", "sell_qty", "sell_val", "short", "symbol", "und", "units", "v")
 
     def __init__(self, acct: AccountRisk, symbol: str, v: int, res: Resolved, und: UnderlyingExposure, units: int) -> None:
         self.acct = acct
@@ -193,17 +194,18 @@ class RiskState:
         for ev in events:
             t = type(ev)
             if t is ExecReport:
-                et = ev.exec_type  # type: ignore[union-attr]
+                er: ExecReport = ev  # type: ignore[assignment]  # narrowed by the test above, at no cost
+                et = er.exec_type
                 if et is _X_NEW:
-                    qty, opened = ev.leaves_qty, 1  # type: ignore[union-attr]
+                    qty, opened = er.leaves_qty, 1
                 elif et is _X_CANCELED or et is _X_EXPIRED:
-                    qty, opened = ev.cum_qty - ev.order.qty, -1  # type: ignore[union-attr]
+                    qty, opened = er.cum_qty - er.order.qty, -1
                 elif et is _X_REPLACED:
-                    self._replaced(ev)  # type: ignore[arg-type]
+                    self._replaced(er)
                     continue
                 else:
                     continue
-                view = ev.order  # type: ignore[union-attr]
+                view = er.order
                 e = view.entry
                 acct = accts.get(e.account)
                 exp = acct.exps.get(e.symbol) if acct is not None else None
@@ -228,13 +230,13 @@ class RiskState:
                     acct.margin += im - exp.im
                     exp.im = im
             elif t is Fill:
-                symbol, qty = ev.symbol, ev.qty  # type: ignore[union-attr]
-                buy = ev.aggressor is _BUY  # type: ignore[union-attr]
-                self._filled(ev.taker, symbol, qty, buy, ev.taker_leaves)  # type: ignore[union-attr]
-                self._filled(ev.maker, symbol, qty, not buy, ev.maker_leaves)  # type: ignore[union-attr]
-                price = ev.price  # type: ignore[union-attr]
-                self.last_trade[symbol] = price
-                self.ref[symbol] = price
+                fill: Fill = ev  # type: ignore[assignment]
+                symbol, qty = fill.symbol, fill.qty
+                buy = fill.aggressor is _BUY
+                self._filled(fill.taker, symbol, qty, buy, fill.taker_leaves)
+                self._filled(fill.maker, symbol, qty, not buy, fill.maker_leaves)
+                self.last_trade[symbol] = fill.price
+                self.ref[symbol] = fill.price
 
     def _filled(self, view: OrderView, symbol: str, qty: int, buy: bool, leaves: int) -> None:
         exp = self.accts[view.entry.account].exps[symbol]
@@ -340,24 +342,24 @@ class RiskState:
             "open_orders": sorted((a, acct.open) for a, acct in self.accts.items() if acct.open),
         }
 
-    def load_state(self, state: Mapping[str, object]) -> None:
+    def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore what `state()` returned, into a freshly built one."""
-        self.limits.replace_rules({tuple(k): dict(v) for k, v in state["rules"]})  # type: ignore[attr-defined, misc]
-        self.last_trade, self.marks, self.index, self.ref, self.val = (dict(state[k]) for k in ("last_trade", "marks", "index", "ref", "val"))  # type: ignore[call-overload]
-        venue, firms, accounts = state["kills"]  # type: ignore[misc]
+        self.limits.replace_rules({tuple(k): dict(v) for k, v in state["rules"]})
+        self.last_trade, self.marks, self.index, self.ref, self.val = (dict(state[k]) for k in ("last_trade", "marks", "index", "ref", "val"))
+        venue, firms, accounts = state["kills"]
         self.venue_killed, self.killed_firms, self.killed_accounts = venue, set(firms), set(accounts)
         self.any_killed = bool(venue or firms or accounts)
-        self.tallies = dict(state["tallies"])  # type: ignore[call-overload]
+        self.tallies = dict(state["tallies"])
         self.accts, self.underlying, self.collateral = {}, {}, {}
-        for account, balance in state["collateral"]:  # type: ignore[attr-defined]
+        for account, balance in state["collateral"]:
             self.set_collateral(account, balance)
-        for a, s, pos, bq, sq, bv, sv in state["exposure"]:  # type: ignore[attr-defined]
-            e = self._exposure(a, s)
-            e.pos, e.buy_qty, e.sell_qty, e.buy_val, e.sell_val = pos, bq, sq, bv, sv
-            e.und.net += pos * e.units
-            e.und.buy += bq * e.units
-            e.und.sell += sq * e.units
-        for a, n in state["open_orders"]:  # type: ignore[attr-defined]
+        for a, s, pos, bq, sq, bv, sv in state["exposure"]:
+            exp = self._exposure(a, s)
+            exp.pos, exp.buy_qty, exp.sell_qty, exp.buy_val, exp.sell_val = pos, bq, sq, bv, sv
+            exp.und.net += pos * exp.units
+            exp.und.buy += bq * exp.units
+            exp.und.sell += sq * exp.units
+        for a, n in state["open_orders"]:
             self._acct(a).open = n
         self._remargin_all()
 
@@ -382,14 +384,14 @@ class RiskState:
         unds: dict[tuple[str, str], list[int]] = {}
         for a, acct in self.accts.items():
             margin = 0
-            for s, e in acct.exps.items():
+            for s, x in acct.exps.items():
                 u = unds.setdefault((a, self.underlying_of[s]), [0, 0, 0])
-                u[0] += e.pos * e.units
-                u[1] += e.buy_qty * e.units
-                u[2] += e.sell_qty * e.units
-                pos, v = e.pos, self.val[s]
-                long, short = e.buy_val + max(pos, 0) * v, e.sell_val + max(-pos, 0) * v
-                assert (e.long, e.short, e.v) == (long, short, v), f"{a} {s}: values {e.long, e.short, e.v} != {long, short, v}"
+                u[0] += x.pos * x.units
+                u[1] += x.buy_qty * x.units
+                u[2] += x.sell_qty * x.units
+                pos, v = x.pos, self.val[s]
+                long, short = x.buy_val + max(pos, 0) * v, x.sell_val + max(-pos, 0) * v
+                assert (x.long, x.short, x.v) == (long, short, v), f"{a} {s}: values {x.long, x.short, x.v} != {long, short, v}"
                 margin += (self.limits.resolved(a, s).im_units or 0) * max(long, short)
             assert acct.margin == margin, f"{a}: margin {acct.margin} != recount {margin}"
         assert {k: [u.net, u.buy, u.sell] for k, u in self.underlying.items()} == unds, "underlying sums drifted"

@@ -11,19 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixclient import FixClient, get
+from venue_harness import REPO, VenueProcess, client, write_config
 
-from fixclient import get
 from venue.admin import SOCKET_NAME, TOKEN_NAME, request
 from venue.config import load_config
-from fixclient import FixClient
-from venue_harness import REPO, VenueProcess, client, write_config
 
 
 def admin(config: Path, *args: str) -> tuple[int, str]:
     """Run the CLI: (exit code, stdout + stderr)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "venue", "admin", "--config", str(config), "--timeout", "20", *args],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     return p.returncode, (p.stdout + p.stderr).strip()
 
 

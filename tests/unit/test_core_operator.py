@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from risk_support import BUY, SELL, T0, RiskDriver, accepted, cancel_refused, command_refused, refused
+
 from venue import snapshot
 from venue.commands import AdjustCollateral, MassCancel, SetIndexPrice, SetMarkPrice, SetPhase
 from venue.events import CollateralChanged, ExecReport, IndexPriceSet, MarkPriceSet, MassCancelDone, PhaseChanged
@@ -133,8 +133,8 @@ def test_limits_changed_at_run_time_most_specific_wins() -> None:
     (KillSwitch(scope=KillScope.ACCOUNT, target="ZZ"), "unknown account 'ZZ'"),
     (KillSwitch(scope=KillScope.VENUE, target="F1"), "a venue-wide kill switch takes no target"),
     (KillSwitch(scope=KillScope.FIRM, target="F1", engaged=False), "kill switch for firm F1 is already released"),
-    (SetLimit(name="max_qty", value=Decimal(1)), "unknown limit 'max_qty' (known: band_pct, band_ticks, max_order_qty, "
-                                                 "max_order_notional, max_position, max_underlying_position, max_open_orders, im_rate, max_msgs_per_s)"),
+    (SetLimit(name="max_qty", value=Decimal(1)), ("unknown limit 'max_qty' (known: band_pct, band_ticks, max_order_qty, "
+                                                  "max_order_notional, max_position, max_underlying_position, max_open_orders, im_rate, max_msgs_per_s)")),
     (SetLimit(name="max_order_qty", value=Decimal("1.5")), "max_order_qty must be a whole number, got 1.5"),
     (SetLimit(name="max_order_qty", value=Decimal(0)), "max_order_qty must be positive, got 0"),
     (SetLimit(name="band_pct", value=Decimal(100)), "band_pct must be below 100, got 100"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from risk_support import BUY, SELL, RiskDriver, accepted, cancel_refused, refused
+
 from venue.commands import NewOrder, SetIndexPrice, SetMarkPrice
 from venue.events import ExecReport, Fill
 from venue.limits import LimitRule

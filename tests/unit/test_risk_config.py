@@ -51,8 +51,8 @@ def test_demo_firms_trade_out_of_the_box() -> None:
 
 
 @pytest.mark.parametrize(("risk", "error"), [
-    ({"limits": [{"max_qty": 5}]}, "v.yaml.risk.limits[0]: unknown key 'max_qty' (known: account, band_pct, band_ticks, firm, im_rate, "
-                                   "max_msgs_per_s, max_open_orders, max_order_notional, max_order_qty, max_position, max_underlying_position, symbol)"),
+    ({"limits": [{"max_qty": 5}]}, ("v.yaml.risk.limits[0]: unknown key 'max_qty' (known: account, band_pct, band_ticks, firm, im_rate, "
+                                    "max_msgs_per_s, max_open_orders, max_order_notional, max_order_qty, max_position, max_underlying_position, symbol)")),
     ({"limits": [{"max_order_qty": "lots"}]}, "v.yaml.risk.limits[0].max_order_qty: expected a whole number, got str 'lots'"),
     ({"limits": [{"max_order_qty": 0}]}, "v.yaml: risk.limits[0].max_order_qty: max_order_qty must be positive, got 0"),
     ({"limits": [{"firm": "FIRM1", "account": "FIRM1-A", "max_position": 5}]}, "v.yaml: risk.limits[0]: a rule names a firm or an account, not both"),

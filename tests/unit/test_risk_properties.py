@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
 from risk_support import ACCOUNTS, RiskDriver
+
 from venue.commands import EndOfDay, ExpireOrders, MassCancel, ReplaceOrder, SetMarkPrice, SetPhase
 from venue.events import ExecReport, Fill
 from venue.limits import LimitRule
