@@ -86,14 +86,21 @@ def commands() -> dict[str, Registered]:
     return dict(_REGISTRY)
 
 
+class _Help(Exception):
+    """`-h`: the command's help is the answer."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises AdminError instead of printing and exiting the venue."""
+    """argparse that answers the operator instead of printing and exiting the venue."""
 
     def error(self, message: str) -> NoReturn:
         raise AdminError(f"{self.prog}: {message}\nusage: {self.format_usage().removeprefix('usage: ').strip()}")
 
+    def print_help(self, file: object = None) -> None:
+        raise _Help(self.format_help())
+
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise AdminError(message or self.format_help())
+        raise AdminError(message or f"{self.prog}: exit {status}")
 
 
 def parser(name: str, description: str = "") -> argparse.ArgumentParser:
@@ -165,6 +172,8 @@ class AdminServer:
             return {"ok": False, "error": f"unknown command {name!r}; known: {', '.join(sorted(_REGISTRY))}"}
         try:
             output = await asyncio.wait_for(entry.handler(self.venue, args), entry.timeout_s)
+        except _Help as help_text:
+            return {"ok": True, "output": str(help_text).strip()}
         except AdminError as exc:
             return {"ok": False, "error": str(exc)}
         except TimeoutError:

@@ -85,6 +85,8 @@ async def test_a_registered_command_runs_inside_the_server(server: tuple[AdminSe
     assert venue.calls == [["settle", "today", "--upper"]]
     ok, text = await ask(srv, "echo")
     assert not ok and "venue admin echo: the following arguments are required: words" in text
+    ok, text = await ask(srv, "echo", "-h")
+    assert ok and text.startswith("usage: venue admin echo [-h] [--upper] words [words ...]") and "say it back" in text
     assert venue.calls == [["settle", "today", "--upper"]]
 
 
