@@ -9,7 +9,8 @@
   positions net to zero per instrument), and the events are checked: no trade with
   oneself, no trade through either order's limit, trades only while open, each order's
   cum grows by exactly its fills, positions equal the sum of the fills, the book deltas
-  paint exactly the displayed book, live reduce-only orders can only reduce. At the end
+  paint exactly the displayed book, live reduce-only orders can only reduce, ExecIDs and
+  TradeIDs only go up, and a refused command leaves the state identical. At the end
   the stamped commands replayed into a fresh engine give identical events, deltas and
   state.
 
@@ -23,11 +24,11 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
-from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, cancel, new_engine, order, replace, snapshot
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, cancel, exec_ids, new_engine, order, replace, snapshot
 from reference_book import Outcome, ReferenceBook
 
 from venue.commands import CancelSessionOrders, Command, EndOfDay, ExpireOrders, MassCancel, QueryOrder, SetPhase
-from venue.events import BookDelta, CancelRejected, Event, ExecReport, Fill, PhaseChanged
+from venue.events import BookDelta, CancelRejected, CommandRejected, Event, ExecReport, Fill, MassCancelDone, PhaseChanged
 from venue.types import ExecType, MassCancelScope, Side, StpMode, StpScope, TimeInForce, TradingPhase
 
 SIDES = st.sampled_from([BUY, SELL])
@@ -142,6 +143,15 @@ def test_engine_agrees_with_the_reference_book(ops: list[tuple[Any, ...]]) -> No
 # ---------------------------------------------------------------- stateful: every command kind
 
 
+def _is_refusal_or_status(e: Event) -> bool:
+    """An answer that must leave the state as it was."""
+    if isinstance(e, ExecReport):
+        return e.exec_type in (ExecType.REJECTED, ExecType.ORDER_STATUS)
+    if isinstance(e, MassCancelDone):
+        return e.reason is not None
+    return isinstance(e, (CancelRejected, CommandRejected))
+
+
 class EngineMachine(RuleBasedStateMachine):
     """Random command streams; the checks are described in the module docstring."""
 
@@ -156,6 +166,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.positions: dict[tuple[str, str], int] = {}
         self.market_data: dict[tuple[str, Side], dict[int, int]] = {}  # the book as BookDeltas paint it
         self.deltas: list[list[BookDelta]] = []  # per command, for the replay
+        self.last_exec_id = 0
+        self.last_trade_id = 0
 
     @initialize(scope=st.sampled_from(list(StpScope)), phase=st.sampled_from([TradingPhase.OPEN, TradingPhase.OPEN, TradingPhase.PRE_OPEN]))
     def start(self, scope: StpScope, phase: TradingPhase) -> None:
@@ -171,8 +183,11 @@ class EngineMachine(RuleBasedStateMachine):
         as the sequencer would) into the market-data model and compare it with the book."""
         engine = self.venue.engine
         phases_before = {s: b.phase for s, b in engine.books.items()}
+        before = snapshot(engine)
         events = self.venue(cmd, at=self.venue.ts + dt)
         self._check(cmd, events, phases_before)
+        if events and all(_is_refusal_or_status(e) for e in events):
+            assert snapshot(engine) == before, f"{cmd!r} was refused but changed the state"
         deltas = engine.drain_book_deltas(self.venue.seq, self.venue.ts)
         self.deltas.append(deltas)
         for d in deltas:
@@ -304,6 +319,12 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _check(self, cmd: Command, events: list[Event], phases_before: dict[str, TradingPhase]) -> None:
         engine = self.venue.engine
+        ids = exec_ids(events)
+        assert ids == sorted(set(ids)) and (not ids or ids[0] > self.last_exec_id), f"ExecIDs {ids} after {self.last_exec_id}"
+        self.last_exec_id = ids[-1] if ids else self.last_exec_id
+        trade_ids = [e.trade_id for e in events if isinstance(e, Fill)]
+        assert trade_ids == list(range(self.last_trade_id + 1, self.last_trade_id + 1 + len(trade_ids))), f"TradeIDs {trade_ids}"
+        self.last_trade_id += len(trade_ids)
         opening = {e.symbol for e in events if isinstance(e, PhaseChanged) and e.phase is TradingPhase.OPEN}
         for e in events:
             if isinstance(e, Fill):
@@ -357,6 +378,8 @@ class EngineMachine(RuleBasedStateMachine):
         """Replaying the stamped commands into a fresh engine gives identical events and
         book deltas, and an identical final state."""
         fresh = new_engine(stp_scope=self.scope, phase=self.phase)
+        if len(self.deltas) != len(self.venue.log):
+            return  # a step failed before its deltas were drained: that failure is the one to report
         for (seq, ts, cmd, events), deltas in zip(self.venue.log, self.deltas, strict=True):
             assert fresh.apply(seq, ts, cmd) == events, f"replay differs at seq {seq} {cmd!r}"
             assert fresh.drain_book_deltas(seq, ts) == deltas, f"replayed book deltas differ at seq {seq} {cmd!r}"
