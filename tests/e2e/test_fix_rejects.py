@@ -105,3 +105,31 @@ def test_message_type_the_venue_does_not_take(venue: VenueThread) -> None:
     assert (get(rej, 45), get(rej, 372), get(rej, 380)) == (str(seq), "B", "3")
     a.new_order("AFTER", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
     a.expect_type("8", t11="AFTER", t150="0")
+
+
+def test_more_bad_cancels_and_mass_cancels(venue: VenueThread) -> None:
+    a, b = venue.logged_on("FIRM1"), venue.logged_on("FIRM2")
+    a.new_order("K1", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
+    a.new_order("K2", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
+    a.expect_type("8", t11="K2", t150="0")
+    a.cancel("K2", "K1", "BTC-PERP", 1)  # the cancel's own ClOrdID is taken
+    assert get(a.expect_type("9", t11="K2"), 102) == "6"
+    b.replace("Z1", "K1", "BTC-PERP", 1, 1, "98000")  # another firm's order does not exist for FIRM2
+    rej = b.expect_type("9", t11="Z1")
+    assert (get(rej, 434), get(rej, 102)) == ("2", "1")
+    b.send("q", [(11, "Z2"), (530, 7), (1, "FIRM1-A"), (60, utc_now())])
+    r = b.expect_type("r", t11="Z2")
+    assert (get(r, 531), get(r, 532)) == ("0", "99") and "does not belong to FIRM2" in (get(r, 58) or "")
+    a.send("q", [(11, "K3"), (530, 1), (60, utc_now())])
+    r = a.expect_type("r", t11="K3")
+    assert get(r, 531) == "0" and get(r, 58) == "Symbol (55) is required for MassCancelRequestType 1"
+    a.send("H", [(11, "K1"), (55, "BTC-PERP"), (54, 1)])
+    assert get(a.expect_type("8", t11="K1", t150="I"), 39) == "0"  # nothing changed
+    check_engine(venue)
+
+
+def test_test_request_is_answered(venue: VenueThread) -> None:
+    a = venue.logged_on("FIRM1")
+    a.send("1", [(112, "ARE-YOU-THERE")])
+    beat = a.expect_admin(lambda m: get(m, 35) == "0" and get(m, 112) == "ARE-YOU-THERE")
+    assert get(beat, 49) == "VENUE"

@@ -156,11 +156,12 @@ class Renderer:
         body += f"533={ev.canceled}\x01"
         if ev.symbol:
             body += f"55={ev.symbol}\x01"
-        if ev.account:
-            body += f"1={ev.account}\x01"
         body += f"60={self.utc(ev.ts)}\x01"
-        if ev.text:
-            body += f"58={_clean(ev.text)}\x01"
+        text = ev.text
+        if ev.reason is not None and ev.reason.name == "UNKNOWN_SYMBOL" and ev.symbol is None:
+            text = "Symbol (55) is required for MassCancelRequestType 1"
+        if text:
+            body += f"58={_clean(text)}\x01"
         return HEAD + body + TAIL
 
 

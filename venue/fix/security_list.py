@@ -47,7 +47,7 @@ def security_list(fields: Mapping[int, str], instruments: Mapping[str, Instrumen
         symbol = fields.get(55, "")
         chosen = [instruments[symbol]] if symbol in instruments else []
         if not chosen:
-            return f"{head}560=2\x0158=unknown symbol {symbol or '(none given)'}\x01{TAIL}"
+            return f"{head}560=2\x01{TAIL}"  # y has no Text outside its entries
     else:
         chosen = [instruments[s] for s in sorted(instruments)]
     body = "".join(_entry(i) for i in chosen)
