@@ -116,11 +116,11 @@ def _done(journal: Journal, core: Core, end: int, snap: Path | None, n: int, t0:
 class Snapshotter:
     """Sequencer subscriber that writes a snapshot every `config.every` commands."""
 
-    def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig) -> None:
+    def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig, last_seq: int | None = None) -> None:
         self.sequencer = sequencer
         self.dir = directory
         self.config = config
-        self.last_seq = sequencer.next_seq - 1
+        self.last_seq = sequencer.next_seq - 1 if last_seq is None else last_seq  # of the newest snapshot
         self.written: list[Path] = []
         self._writing: asyncio.Future[Path] | None = None
         self._broken = False
@@ -195,7 +195,9 @@ class Durable:
         rec = self.recovered
         seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts)
         if self.config.every:
-            self.snapshotter = Snapshotter(seq, self.snapshot_dir, self.config)
+            # counting from the snapshot recovery used: a long replayed tail (crash after crash
+            # before a new snapshot was written) is snapshotted after the first batch
+            self.snapshotter = Snapshotter(seq, self.snapshot_dir, self.config, rec.next_seq - 1 - rec.replayed)
             seq.subscribers.append(self.snapshotter)
         return seq
 

@@ -14,7 +14,20 @@ from matching_support import new_engine
 from venue.commands import Command, NewOrder
 from venue.events import Event
 from venue.sequencer import Core
-from venue.snapshot import SnapshotError, capture, encode, holders, load, load_latest, restore, snapshot_paths, state_of, uncovered, write
+from venue.snapshot import (
+    SnapshotError,
+    capture,
+    encode,
+    holders,
+    load,
+    load_latest,
+    restore,
+    snapshot_paths,
+    state_digest,
+    state_of,
+    uncovered,
+    write,
+)
 
 
 def run(core: Core, cmds: list[tuple[int, int, Command]]) -> list[Event]:
@@ -236,3 +249,26 @@ def test_capture_is_a_consistent_copy(tmp_path: Path) -> None:
     later = capture(e, 1500, 0)
     run(e, cmds[1500:])
     assert encode(later) == at_once
+
+
+def test_state_digest_ignores_object_identity(tmp_path: Path) -> None:
+    """Restored strings are fresh objects where the original shares one; the digest (which
+    two processes compare) must not see that, as pickle bytes would."""
+    cmds = list(stream(17, 1200))
+    whole = new_engine()
+    run(whole, cmds)
+    write(tmp_path, capture(whole, 1200, 0))
+    restored = new_engine()
+    restore(restored, load(next(snapshot_paths(tmp_path))[1]))
+    assert state_digest(restored) == state_digest(whole)
+    run(whole, list(stream(18, 1210))[1200:])
+    assert state_digest(restored) != state_digest(whole)
+
+
+def test_holder_that_cannot_restore_its_state_is_a_snapshot_error(tmp_path: Path) -> None:
+    core = WrappedCore()
+    write(tmp_path, capture(core, 1, 1))
+    other = WrappedCore()
+    other.tally.restore_state = lambda state: {}["missing"]  # type: ignore[method-assign]
+    with pytest.raises(SnapshotError, match=r"core.tally.restore_state failed: KeyError"):
+        restore(other, load(next(snapshot_paths(tmp_path))[1]))
