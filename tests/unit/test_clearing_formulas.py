@@ -197,12 +197,12 @@ def test_years_between_is_act_365() -> None:
 
 def test_average_cost_position_and_realised_pnl() -> None:
     p = Position()
-    p.apply(2, 100 * E9, 1)
-    p.apply(1, 103 * E9, 2)
+    p.apply(2, 100 * E9)
+    p.apply(1, 103 * E9)
     assert (p.qty, p.avg_e9) == (3, 101 * E9)  # (200 + 103) / 3
-    p.apply(-2, 110 * E9, 3)  # reducing keeps the average: realised 2 x (110 - 101) = 18
+    p.apply(-2, 110 * E9)  # reducing keeps the average: realised 2 x (110 - 101) = 18
     assert (p.qty, p.avg_e9, p.flow_e9 + p.qty * p.avg_e9) == (1, 101 * E9, 18 * E9)
-    p.apply(-3, 90 * E9, 4)  # closes 1 at -11, opens a short of 2 at 90: realised 7
+    p.apply(-3, 90 * E9)  # closes 1 at -11, opens a short of 2 at 90: realised 7
     assert (p.qty, p.avg_e9, p.flow_e9 + p.qty * p.avg_e9) == (-2, 90 * E9, 7 * E9)
     p.close(95 * E9)  # the short of 2 closed at 95: -10 more
     assert (p.qty, p.flow_e9) == (0, -3 * E9)
@@ -210,6 +210,6 @@ def test_average_cost_position_and_realised_pnl() -> None:
 
 def test_average_rounds_half_even_in_nano_ticks() -> None:
     p = Position()
-    p.apply(1, 1, 1)
-    p.apply(2, 2, 2)  # (1 + 4) / 3 = 1.67 nano-ticks -> 2
+    p.apply(1, 1)
+    p.apply(2, 2)  # (1 + 4) / 3 = 1.67 nano-ticks -> 2
     assert p.avg_e9 == 2

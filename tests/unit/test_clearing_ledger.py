@@ -13,7 +13,7 @@ import pytest
 
 from venue.clearing import formulas
 from venue.clearing.eod import EodError, day_cutoff, run_eod
-from venue.clearing.ledger import Ledger
+from venue.clearing.ledger import E9, Ledger, Position
 from venue.clearing.reconcile import reconcile
 from venue.clearing.service import account_map
 from venue.clearing.settings import ClearingConfig, FeeRates
@@ -196,3 +196,22 @@ def test_reconcile_of_a_clean_ledger_has_no_breaks(ledger: Ledger) -> None:
     ledger.ingest(journal)
     report = reconcile(ledger.con, [journal], lambda: {("FIRM1-A", "BTC-PERP"): 10, ("FIRM2-A", "BTC-PERP"): -10})
     assert report.breaks == [] and "no breaks" in report.render()
+
+
+def test_ingest_positions_equal_position_apply(ledger: Ledger) -> None:
+    """The ingest loop inlines Position.apply; a seeded random stream must give the same."""
+    import random
+
+    rnd = random.Random(3)
+    accounts = ["FIRM1-A", "FIRM2-A", "FIRM3-A"]
+    fills = []
+    for t in range(1, 2001):
+        b, s = rnd.sample(accounts, 2)
+        fills.append(fill(t, b, s, 199_900 + rnd.randrange(200), rnd.randrange(1, 9), aggressor=rnd.choice([Side.BUY, Side.SELL])))
+    ledger.ingest(fills[:1000])
+    ledger.ingest(fills[1000:])
+    want: dict[tuple[str, str], Position] = {}
+    for f in fills:
+        want.setdefault((f.buy.entry.account, f.symbol), Position()).apply(f.qty, f.price * E9)
+        want.setdefault((f.sell.entry.account, f.symbol), Position()).apply(-f.qty, f.price * E9)
+    assert ledger.positions == want

@@ -119,6 +119,7 @@ class _Run:
 
     def book(self, margin_run: MarginRun | None) -> EodResult:
         con, ledger, day = self.con, self.ledger, self.day
+        ledger.store_positions()  # the table current to the last trade: expiry closes and the snapshot read it
         statuses = dict(con.execute("SELECT symbol, status FROM instruments").fetchall())
         active = {s: i for s, i in ledger.instruments.items() if statuses.get(s) == "active"}
         expiring = {s for s, i in active.items() if i.expiry is not None and int(i.expiry.timestamp() * 1_000_000) <= self.cutoff}

@@ -25,6 +25,7 @@ Not thread-safe: one thread owns a Ledger (venue/clearing/writer.py in the venue
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from venue.clearing import schema
-from venue.clearing.formulas import FeeRule
+from venue.clearing.formulas import FeeRule, to_cents
 from venue.clearing.settings import ClearingConfig
 from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, BookDelta
 from venue.instruments import Instrument
@@ -45,6 +46,7 @@ from venue.types import Side
 log = logging.getLogger(__name__)
 
 _BUY = Side.BUY
+POSITIONS_EVERY_S = 5.0  # how often the writer persists changed positions while trades flow
 
 E9 = 1_000_000_000
 
@@ -77,23 +79,19 @@ class Position:
     qty: int = 0
     avg_e9: int = 0  # average entry price in 1e-9 ticks
     flow_e9: int = 0  # sum of -signed qty x price, 1e-9 tick-lots
-    trades: int = 0
-    last_trade_id: int = 0
 
-    def apply(self, d: int, price_e9: int, trade_id: int) -> None:
-        """Book a fill of signed `d` lots at `price_e9` (1e-9 ticks)."""
+    def apply(self, d: int, price_e9: int) -> None:
+        """Book a fill of signed `d` lots at `price_e9` (1e-9 ticks). Ledger._apply_fills
+        inlines the same steps for speed; tests hold the two to the same answers."""
         n = self.qty
         self.flow_e9 -= d * price_e9
-        self.trades += 1
-        self.last_trade_id = trade_id
         total = n + d
-        if n == 0 or (n > 0) is (d > 0):  # opening or adding: a new average, rounded half-even
-            if n:
-                den = total if total > 0 else -total
-                q, r = divmod(self.avg_e9 * (n if n > 0 else -n) + price_e9 * (d if d > 0 else -d), den)
-                self.avg_e9 = q + 1 if 2 * r > den or (2 * r == den and q & 1) else q
-            else:
-                self.avg_e9 = price_e9
+        if n == 0:
+            self.avg_e9 = price_e9
+        elif (n > 0) is (d > 0):  # adding: a new average, rounded half-even
+            den = total if total > 0 else -total
+            q, r = divmod(self.avg_e9 * (n if n > 0 else -n) + price_e9 * (d if d > 0 else -d), den)
+            self.avg_e9 = q + 1 if 2 * r > den or (2 * r == den and q & 1) else q
         elif total == 0:
             self.avg_e9 = 0
         elif (total > 0) is not (n > 0):  # through zero: the rest opens at the trade price
@@ -107,17 +105,45 @@ class Position:
         self.avg_e9 = 0
 
 
-_TRADE_COLUMNS = (
-    ("trade_id", pa.int64()), ("seq", pa.int64()), ("ts_us", pa.int64()), ("symbol", pa.string()), ("price_ticks", pa.int64()),
-    ("qty", pa.int64()), ("buy_aggr", pa.bool_()), ("buy_account", pa.string()), ("buy_firm", pa.string()),
-    ("buy_order_id", pa.int64()), ("buy_exec_id", pa.int64()), ("sell_account", pa.string()), ("sell_firm", pa.string()),
-    ("sell_order_id", pa.int64()), ("sell_exec_id", pa.int64()),
+def _table(rows: list[tuple[object, ...]], columns: tuple[tuple[str, pa.DataType], ...]) -> pa.Table:
+    cols = list(zip(*rows))
+    return pa.Table.from_arrays([pa.array(c, t) for c, (_, t) in zip(cols, columns)], names=[n for n, _ in columns])
+
+
+def _trade_columns(fills: list[Fill]) -> dict[str, list[Any]]:
+    """Fills as columns, one list comprehension per field (much cheaper than a Python loop
+    building rows). Taker and maker as the core reports them; the INSERT turns them into
+    buyer and seller."""
+    takers, makers = [f[7] for f in fills], [f[12] for f in fills]
+    t_entries, m_entries = [v[7] for v in takers], [v[7] for v in makers]
+    return {
+        "trade_id": [f[2] for f in fills], "seq": [f[0] for f in fills], "ts_us": [f[1] for f in fills],
+        "symbol": [f[3] for f in fills], "price_ticks": [f[4] for f in fills], "qty": [f[5] for f in fills],
+        "buy_aggr": [f[6] is _BUY for f in fills],
+        "taker_account": [e.account for e in t_entries], "taker_firm": [e.firm for e in t_entries],
+        "taker_order_id": [v[0] for v in takers], "taker_exec_id": [f[8] for f in fills],
+        "maker_account": [e.account for e in m_entries], "maker_firm": [e.firm for e in m_entries],
+        "maker_order_id": [v[0] for v in makers], "maker_exec_id": [f[13] for f in fills],
+    }
+
+
+def _trade_table(cols: dict[str, list[Any]]) -> pa.Table:
+    return pa.Table.from_arrays([pa.array(cols[n], t) for n, t in _TRADE_COLUMNS], names=[n for n, _ in _TRADE_COLUMNS])
+
+
+_TRADE_COLUMNS = tuple(
+    (n, pa.string() if n == "symbol" or n.endswith(("_account", "_firm")) else pa.bool_() if n == "buy_aggr" else pa.int64())
+    for n in ("trade_id", "seq", "ts_us", "symbol", "price_ticks", "qty", "buy_aggr", "taker_account", "taker_firm",
+              "taker_order_id", "taker_exec_id", "maker_account", "maker_firm", "maker_order_id", "maker_exec_id")
 )
 
 
-def _trade_table(rows: list[tuple[object, ...]]) -> pa.Table:
-    cols = list(zip(*rows))
-    return pa.Table.from_arrays([pa.array(c, t) for c, (_, t) in zip(cols, _TRADE_COLUMNS)], names=[n for n, _ in _TRADE_COLUMNS])
+_CASH_COLUMNS = (
+    ("movement_id", pa.string()), ("account", pa.string()), ("business_date", pa.date32()), ("ts_us", pa.int64()), ("kind", pa.string()),
+    ("symbol", pa.string()), ("amount", pa.decimal128(18, 2)), ("currency", pa.string()), ("reference", pa.string()),
+)
+_INDEX_COLUMNS = (("seq", pa.int64()), ("ts_us", pa.int64()), ("underlying", pa.string()), ("price", pa.decimal128(18, 8)))
+_MARK_COLUMNS = (("seq", pa.int64()), ("ts_us", pa.int64()), ("symbol", pa.string()), ("price", pa.decimal128(18, 8)))
 
 
 def _insert_trades(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
@@ -133,9 +159,23 @@ def _insert_trades(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
         " b.sell_account, b.sell_firm, coalesce(sa.clearing_member, ''), b.sell_order_id, b.sell_exec_id,"
         " fee_cents(b.price_ticks * b.qty, CASE WHEN b.buy_aggr THEN f.maker_num ELSE f.taker_num END,"
         "           CASE WHEN b.buy_aggr THEN f.maker_den ELSE f.taker_den END)"
-        " FROM batch b JOIN instruments i USING (symbol) JOIN fee_rules f USING (symbol)"
+        " FROM (SELECT trade_id, seq, ts_us, symbol, price_ticks, qty, buy_aggr,"
+        "       CASE WHEN buy_aggr THEN taker_account ELSE maker_account END AS buy_account,"
+        "       CASE WHEN buy_aggr THEN taker_firm ELSE maker_firm END AS buy_firm,"
+        "       CASE WHEN buy_aggr THEN taker_order_id ELSE maker_order_id END AS buy_order_id,"
+        "       CASE WHEN buy_aggr THEN taker_exec_id ELSE maker_exec_id END AS buy_exec_id,"
+        "       CASE WHEN buy_aggr THEN maker_account ELSE taker_account END AS sell_account,"
+        "       CASE WHEN buy_aggr THEN maker_firm ELSE taker_firm END AS sell_firm,"
+        "       CASE WHEN buy_aggr THEN maker_order_id ELSE taker_order_id END AS sell_order_id,"
+        "       CASE WHEN buy_aggr THEN maker_exec_id ELSE taker_exec_id END AS sell_exec_id FROM batch) b"
+        " JOIN instruments i USING (symbol) JOIN fee_rules f USING (symbol)"
         " LEFT JOIN accounts ba ON ba.account = b.buy_account LEFT JOIN accounts sa ON sa.account = b.sell_account"
     )
+
+
+def _store_positions(con: duckdb.DuckDBPyConnection, batch: pa.Table, as_of_trade_id: int) -> None:
+    con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
+    con.execute("UPDATE ledger_state SET positions_trade_id = ?", (as_of_trade_id,))
 
 
 @dataclass(slots=True)
@@ -151,6 +191,7 @@ class Prepared:
     marks: list[tuple[object, ...]]
     tops: list[tuple[str, Decimal | None, Decimal | None, int]]
     last_seq: int
+    positions_trade_id: int
 
 
 @dataclass(slots=True)
@@ -174,6 +215,8 @@ class Ledger:
         self.positions: dict[tuple[str, str], Position] = {}
         self.max_trade_id = 0
         self.last_seq = 0
+        self._dirty: set[tuple[str, str]] = set()
+        self._checkpointed_at = time.monotonic()
         self.reload()
         self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self.breaks: list[str] = []
@@ -213,46 +256,39 @@ class Ledger:
     # ------------------------------------------------------------------ ingest
 
     def ingest(self, events: Iterable[Event]) -> IngestResult:
-        """Prepare and write a run of events (the single-threaded path)."""
-        return self.write(self.prepare(events))
+        """Prepare and write a run of events, positions included (the single-threaded path)."""
+        return self.write(self.prepare(events, checkpoint=True))
 
-    def prepare(self, events: Iterable[Event]) -> Prepared:
+    def prepare(self, events: Iterable[Event], *, checkpoint: bool | None = None) -> Prepared:
         """The Python half of ingest: pick out what the ledger keeps, update positions in
         memory, build Arrow columns. `write` must follow, in the same order; the venue's
-        writer runs the two on two threads so that this overlaps DuckDB's work."""
-        trades: list[tuple[object, ...]] = []
-        dups: list[Fill] = []
+        writer runs the two on two threads so that this overlaps DuckDB's work.
+
+        Positions are written with the batch when `checkpoint` says so, or by default once
+        `POSITIONS_EVERY_S` has passed: every position is derived from trades, so the table
+        only needs to be current as of `positions_trade_id` and a reopen replays the trades
+        after it (rewriting 200,000 positions per batch would cost more than the trades)."""
+        events = events if isinstance(events, list) else list(events)
         cash: list[tuple[object, ...]] = []
         index: list[tuple[object, ...]] = []
         marks: list[tuple[object, ...]] = []
         tops: dict[str, int] = {}
-        dirty: set[tuple[str, str]] = set()
-        positions, hwm, dirty_add = self.positions, self.max_trade_id, dirty.add
+        fills = [ev for ev in events if type(ev) is Fill]
+        hwm = self.max_trade_id
+        dups = [f for f in fills if f[2] <= hwm] if fills and fills[0][2] <= hwm else []
+        if dups:
+            fills = [f for f in fills if f[2] > hwm]
+        trades = None
+        if fills:
+            cols = _trade_columns(fills)
+            trades = _trade_table(cols)
+            self._apply_fills(cols)
+            hwm = fills[-1][2]
         ev = None
         for ev in events:
             if type(ev) is Fill:
-                seq, ts, tid, sym, price, qty, aggressor, taker, t_exec, _, _, _, maker, m_exec, _, _, _ = ev
-                if tid <= hwm:
-                    dups.append(ev)
-                    continue
-                hwm = tid
-                if aggressor is _BUY:
-                    b, s, b_exec, s_exec = taker, maker, t_exec, m_exec
-                else:
-                    b, s, b_exec, s_exec = maker, taker, m_exec, t_exec
-                be, se = b[7], s[7]
-                ba, sa = be.account, se.account
-                trades.append((tid, seq, ts, sym, price, qty, aggressor is _BUY, ba, be.firm, b[0], b_exec, sa, se.firm, s[0], s_exec))
-                p_e9 = price * E9
-                key = (ba, sym)
-                pos = positions.get(key) or positions.setdefault(key, Position())
-                pos.apply(qty, p_e9, tid)
-                dirty_add(key)
-                key = (sa, sym)
-                pos = positions.get(key) or positions.setdefault(key, Position())
-                pos.apply(-qty, p_e9, tid)
-                dirty_add(key)
-            elif type(ev) is BookDelta:
+                continue
+            if type(ev) is BookDelta:
                 bids, asks = self._levels.setdefault(ev.symbol, ({}, {}))
                 side = bids if ev.side is _BUY else asks
                 if ev.qty:
@@ -264,8 +300,9 @@ class Ledger:
                 kind = "DEPOSIT" if ev.amount > 0 else "WITHDRAWAL"
                 mid = f"COLL-{ev.seq}-{ev.account}"
                 day = utc(ev.ts).date()
-                cash.append((mid, ev.account, day, ev.ts, kind, None, ev.amount, ev.currency, ev.reference))
-                cash.append((mid, schema.BANK_ACCOUNT, day, ev.ts, kind, None, -ev.amount, ev.currency, ev.reference))
+                amount = to_cents(ev.amount)  # the cash ledger keeps cents (the core takes any decimal)
+                cash.append((mid, ev.account, day, ev.ts, kind, None, amount, ev.currency, ev.reference))
+                cash.append((mid, schema.BANK_ACCOUNT, day, ev.ts, kind, None, -amount, ev.currency, ev.reference))
             elif type(ev) is IndexPriceSet:
                 index.append((ev.seq, ev.ts, ev.underlying, ev.price))
             elif type(ev) is MarkPriceSet:
@@ -273,14 +310,47 @@ class Ledger:
                 if inst is not None:
                     marks.append((ev.seq, ev.ts, ev.symbol, inst.price(ev.price)))
         self.max_trade_id = hwm
+        now = time.monotonic()
+        due = checkpoint if checkpoint is not None else now - self._checkpointed_at >= POSITIONS_EVERY_S
+        positions = None
+        if due and self._dirty:
+            positions, self._dirty, self._checkpointed_at = self._position_table(self._dirty), set(), now
         return Prepared(
-            trades=_trade_table(trades) if trades else None,
-            n_trades=len(trades),
-            positions=self._position_table(dirty) if dirty else None,
+            trades=trades,
+            n_trades=len(fills),
+            positions=positions,
+            positions_trade_id=hwm,
             dups=dups, cash=cash, index=index, marks=marks,
             tops=[self._top(sym, seq) for sym, seq in tops.items() if sym in self.instruments],
             last_seq=max(self.last_seq, ev.seq) if ev is not None else self.last_seq,
         )
+
+    def _apply_fills(self, c: dict[str, list[Any]]) -> None:
+        """Both sides of each trade into the in-memory positions, in TradeID order: the
+        steps of Position.apply, inlined (this loop is most of ingest's Python time)."""
+        positions, dirty_add, get = self.positions, self._dirty.add, self.positions.get
+        for sym, price, qty, buy_aggr, ta, ma in zip(c["symbol"], c["price_ticks"], c["qty"], c["buy_aggr"], c["taker_account"], c["maker_account"]):
+            p = price * E9
+            for key, d in (((ta, sym), qty), ((ma, sym), -qty)) if buy_aggr else (((ma, sym), qty), ((ta, sym), -qty)):
+                dirty_add(key)
+                pos = get(key)
+                if pos is None:
+                    positions[key] = Position(d, p, -d * p)
+                    continue
+                n = pos.qty
+                pos.flow_e9 -= d * p
+                total = n + d
+                if n == 0:
+                    pos.avg_e9 = p
+                elif (n > 0) is (d > 0):
+                    den = total if total > 0 else -total
+                    q, r = divmod(pos.avg_e9 * (n if n > 0 else -n) + p * (d if d > 0 else -d), den)
+                    pos.avg_e9 = q + 1 if 2 * r > den or (2 * r == den and q & 1) else q
+                elif total == 0:
+                    pos.avg_e9 = 0
+                elif (total > 0) is not (n > 0):
+                    pos.avg_e9 = p
+                pos.qty = total
 
     def write(self, prep: Prepared) -> IngestResult:
         """The DuckDB half of ingest: one transaction, all or nothing. On failure the
@@ -291,17 +361,16 @@ class Ledger:
             if prep.trades is not None:
                 _insert_trades(con, prep.trades)
             if prep.positions is not None:
-                batch = prep.positions  # noqa: F841 (scanned by DuckDB)
-                con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
-            # operator-rate events (a few per batch at most): plain parameterised inserts
+                _store_positions(con, prep.positions, prep.positions_trade_id)
             if prep.cash:
-                con.executemany(
-                    "INSERT INTO cash_entries SELECT ?,?,?,?,?,?,?,?,? WHERE NOT EXISTS"
-                    " (SELECT 1 FROM cash_entries WHERE movement_id = ? AND account = ?)", [c + c[:2] for c in prep.cash])
+                cash = _table(prep.cash, _CASH_COLUMNS)  # noqa: F841 (scanned by DuckDB)
+                con.execute("INSERT INTO cash_entries SELECT b.* FROM cash b ANTI JOIN cash_entries c USING (movement_id, account)")
             if prep.index:
-                con.executemany("INSERT INTO index_prices VALUES (?,?,?,?) ON CONFLICT DO NOTHING", prep.index)
+                index = _table(prep.index, _INDEX_COLUMNS)  # noqa: F841
+                con.execute("INSERT INTO index_prices SELECT * FROM index ON CONFLICT DO NOTHING")
             if prep.marks:
-                con.executemany("INSERT INTO mark_prices VALUES (?,?,?,?) ON CONFLICT DO NOTHING", prep.marks)
+                marks = _table(prep.marks, _MARK_COLUMNS)  # noqa: F841
+                con.execute("INSERT INTO mark_prices SELECT * FROM marks ON CONFLICT DO NOTHING")
             if prep.tops:
                 con.executemany("INSERT OR REPLACE INTO book_tops VALUES (?, ?, ?, ?)", prep.tops)
             if prep.last_seq > self.last_seq:
@@ -317,6 +386,24 @@ class Ledger:
             res.breaks = self._check_duplicates(prep.dups)
         return res
 
+    def checkpoint(self) -> None:
+        """Write every position changed since the last write (own transaction). Only while
+        no `prepare` runs: the writer calls it from a job or after its threads stopped."""
+        self.con.execute("BEGIN")
+        try:
+            self.store_positions()
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self.reload()
+            raise
+
+    def store_positions(self) -> None:
+        """Write the changed positions inside the caller's transaction."""
+        if self._dirty:
+            _store_positions(self.con, self._position_table(self._dirty), self.max_trade_id)
+            self._dirty, self._checkpointed_at = set(), time.monotonic()
+
     def _position_table(self, keys: Iterable[tuple[str, str]]) -> pa.Table:
         keys = list(keys)
         ps = [self.positions[k] for k in keys]
@@ -326,8 +413,6 @@ class Ledger:
             "qty": pa.array([p.qty for p in ps], pa.int64()),
             "avg_ticks": decimal_column([p.avg_e9 for p in ps], 9),
             "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
-            "trades": pa.array([p.trades for p in ps], pa.int64()),
-            "last_trade_id": pa.array([p.last_trade_id for p in ps], pa.int64()),
         })
 
     def _top(self, symbol: str, seq: int) -> tuple[str, Decimal | None, Decimal | None, int]:
@@ -336,14 +421,20 @@ class Ledger:
         return symbol, inst.price(max(bids)) if bids else None, inst.price(min(asks)) if asks else None, seq
 
     def reload(self) -> None:
-        """Positions and the TradeID high-water mark as stored (at open, and after a failed write)."""
+        """Positions and the TradeID high-water mark as stored (at open, and after a failed
+        write): the positions table, then the trades written after it, in TradeID order."""
         self.positions = {}
-        for acct, sym, qty, avg, flow, trades, last in self.con.execute(
-            "SELECT account, symbol, qty, avg_ticks, flow_ticks, trades, last_trade_id FROM positions"
+        for acct, sym, qty, avg, flow in self.con.execute("SELECT account, symbol, qty, avg_ticks, flow_ticks FROM positions").fetchall():
+            self.positions[(acct, sym)] = Position(qty, int(avg * E9), int(flow * E9))
+        self.last_seq, as_of = one(self.con, "SELECT last_seq, positions_trade_id FROM ledger_state")  # type: ignore[misc]
+        self._dirty = set()
+        for tid, sym, price, qty, ba, sa in self.con.execute(
+            "SELECT trade_id, symbol, price_ticks, qty, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
         ).fetchall():
-            self.positions[(acct, sym)] = Position(qty, int(avg * E9), int(flow * E9), trades, last)
+            for key, d in (((ba, sym), qty), ((sa, sym), -qty)):
+                self.positions.setdefault(key, Position()).apply(d, price * E9)
+                self._dirty.add(key)
         self.max_trade_id = int(scalar(self.con, "SELECT coalesce(max(trade_id), 0) FROM trades"))
-        self.last_seq = int(scalar(self.con, "SELECT last_seq FROM ledger_state"))
     def _check_duplicates(self, dups: list[Fill]) -> int:
         """A replayed Fill must match the trade stored under its TradeID; count and log those
         that do not (TradeIDs reused: the core was restarted without replaying its journal)."""

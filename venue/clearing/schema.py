@@ -23,8 +23,9 @@ ROUNDING_ACCOUNT = "CH:ROUNDING"
 
 DDL = """
 -- the sequence number of the last event the ledger holds: restart catch-up replays after it
-CREATE TABLE IF NOT EXISTS ledger_state (last_seq BIGINT NOT NULL);
-INSERT INTO ledger_state SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ledger_state);
+-- and the TradeID the positions table is current to (a reopen replays the trades after it)
+CREATE TABLE IF NOT EXISTS ledger_state (last_seq BIGINT NOT NULL, positions_trade_id BIGINT NOT NULL);
+INSERT INTO ledger_state SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM ledger_state);
 CREATE TABLE IF NOT EXISTS instruments (
     symbol VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, underlying VARCHAR NOT NULL, currency VARCHAR NOT NULL,
     tick_size DECIMAL(18,8) NOT NULL, lot_size DECIMAL(18,8) NOT NULL, multiplier DECIMAL(18,8) NOT NULL,
@@ -60,7 +61,6 @@ CREATE TABLE IF NOT EXISTS positions (
     qty BIGINT NOT NULL,                                      -- signed lots
     avg_ticks DECIMAL(38,9) NOT NULL,                         -- average entry price, ticks (average-cost method)
     flow_ticks DECIMAL(38,9) NOT NULL,                        -- sum of -signed qty x price: realised = flow + qty x avg
-    trades BIGINT NOT NULL, last_trade_id BIGINT NOT NULL,
     PRIMARY KEY (account, symbol)
 );
 CREATE TABLE IF NOT EXISTS cash_entries (
@@ -110,8 +110,7 @@ CREATE TABLE IF NOT EXISTS margin_calls (
 CREATE OR REPLACE VIEW positions_v AS
 SELECT p.account, p.symbol, p.qty,
        CAST(p.avg_ticks * i.tick_size AS DECIMAL(38,9)) AS avg_price,
-       CAST((p.flow_ticks + p.qty * p.avg_ticks) AS DECIMAL(38,9)) * CAST(i.tick_size * i.contract_size AS DECIMAL(18,8)) AS realised,
-       p.trades, p.last_trade_id
+       CAST((p.flow_ticks + p.qty * p.avg_ticks) AS DECIMAL(38,9)) * CAST(i.tick_size * i.contract_size AS DECIMAL(18,8)) AS realised
 FROM positions p JOIN instruments i USING (symbol);
 CREATE OR REPLACE VIEW cash_balances AS
 SELECT account, currency, sum(amount) AS balance FROM cash_entries GROUP BY account, currency;

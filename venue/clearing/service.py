@@ -112,6 +112,7 @@ def settle(ledger: Ledger, day: date, *, now_us: int, out_dir: Path, comp_id: st
 
 def check(ledger: Ledger, core: Core, journal_dir: Path, upto_seq: int | None = None) -> Report:
     """Reconcile the ledger with a replay of the journal (up to `upto_seq`)."""
+    ledger.checkpoint()
     batches = replay_batches(core, journal_dir, upto_seq=upto_seq)
     return reconcile(ledger.con, batches, lambda: dict(find_engine(core).positions))
 

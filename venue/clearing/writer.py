@@ -13,7 +13,8 @@ the writer makes fewer, larger transactions, and at rest commits within one batc
 
 Jobs (the settlement run, reconciliation, a flush barrier) travel down the same queues, so
 a job sees every event published before it was submitted, and run on the write thread,
-the one owner of the DuckDB connection (DuckDB admits one writing process; the venue is it).
+with the prepare thread waiting (a job may read and change positions), the one owner of
+the DuckDB connection (DuckDB admits one writing process; the venue is it).
 If a write fails the ledger stops taking events (logged as critical): the journal still
 holds them, and a restart replays them into the ledger, which skips what it already has.
 """
@@ -25,7 +26,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import TypeVar
 
 from venue.clearing.ledger import Ledger, Prepared
@@ -80,13 +81,15 @@ class LedgerWriter:
         self.submit(lambda ledger: None).result(timeout)
 
     def close(self, timeout: float) -> None:
-        """Write what is queued, stop both threads, close the file."""
+        """Write what is queued and the positions, stop both threads, close the file."""
         self._in.put(_STOP)
         self._prep.join(timeout)
         self._write.join(timeout)
         if self._write.is_alive():
             log.error("ledger writer did not stop within %.0f s; the file is closed when the process exits", timeout)
             return
+        if self.failed is None:
+            self.ledger.checkpoint()
         self.ledger.close()
 
     # ------------------------------------------------------------------ threads
@@ -108,6 +111,7 @@ class LedgerWriter:
                 self._mid.put(item)
                 if item is _STOP:
                     return
+                wait([item.future])  # type: ignore[union-attr]  # a job sees the ledger still: no prepare runs beside it
 
     def _hand_on(self, events: list[Event]) -> None:
         if not events or self.failed is not None:
