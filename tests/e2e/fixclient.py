@@ -84,7 +84,8 @@ class FixClient:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, msg_type: str, fields: Iterable[tuple[int, object]], *, seq: int | None = None, header: Iterable[tuple[int, object]] = ()) -> int:
+    def send(self, msg_type: str, fields: Iterable[tuple[int, object]], *, seq: int | None = None, header: Iterable[tuple[int, object]] = (),
+             sending_time: str | None = None) -> int:
         m = simplefix.FixMessage()
         m.append_pair(8, "FIX.4.4", header=True)
         m.append_pair(35, msg_type, header=True)
@@ -92,7 +93,7 @@ class FixClient:
         m.append_pair(56, self.target, header=True)
         num = self.next_out if seq is None else seq
         m.append_pair(34, num, header=True)
-        m.append_pair(52, utc_now(), header=True)
+        m.append_pair(52, sending_time or utc_now(), header=True)
         for tag, value in header:
             m.append_pair(tag, value, header=True)
         for tag, value in fields:

@@ -54,10 +54,17 @@ def test_second_connection_to_a_logged_on_session_is_refused(venue: VenueThread)
     first.expect_type("8", t11="STILL", t150="0")
 
 
-def test_passwordless_conformance_session(venue: VenueThread) -> None:
+def test_passwordless_conformance_session_with_its_own_settings(venue: VenueThread) -> None:
     c = venue.logged_on("FIRM1C")
     c.new_order("C1", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
     c.expect_type("8", t11="C1", t150="0")
+    stale = "20200101-00:00:00.000"
+    c.send("H", [(11, "C1"), (55, "BTC-PERP"), (54, 1)], sending_time=stale)  # CheckLatency=N here
+    c.expect_type("8", t11="C1", t150="I")
+    a = venue.logged_on("FIRM1")  # the default (CheckLatency=Y) refuses a stale SendingTime
+    a.send("H", [(11, "C1"), (55, "BTC-PERP"), (54, 1)], sending_time=stale)
+    rej = a.expect(lambda m: get(m, 35) == "3", what="session Reject")
+    assert get(rej, 373) == "10"  # SendingTime accuracy problem
 
 
 def test_cancel_on_disconnect_and_resend_after_reconnect(venue: VenueThread) -> None:

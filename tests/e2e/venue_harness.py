@@ -35,12 +35,13 @@ def free_port() -> int:
 def write_config(root: Path, mutate: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """The demo config with fresh ports and a var dir under `root`; `mutate` edits the
     YAML mapping before it is written. Adds a password-less conformance session FIRM1C
-    to FIRM1, and firm FIRM3 (cancel-on-disconnect off)."""
+    to FIRM1 (with quickfix's CheckLatency overridden off), and firm FIRM3
+    (cancel-on-disconnect off)."""
     data = yaml.safe_load(DEFAULT_CONFIG.read_text())
     data["venue"]["order_entry"]["port"] = free_port()
     data["venue"]["drop_copy"]["port"] = free_port()
     data["venue"]["var_dir"] = str(root / "var")
-    data["firms"][0]["sessions"].append({"sender_comp_id": "FIRM1C"})
+    data["firms"][0]["sessions"].append({"sender_comp_id": "FIRM1C", "settings": {"CheckLatency": "N"}})
     data["firms"].append({"id": "FIRM3", "accounts": ["FIRM3-A"], "cancel_on_disconnect": False,
                           "sessions": [{"sender_comp_id": "FIRM3", "username": "firm3", "password": "firm3-secret"}]})
     data.setdefault("risk", {}).setdefault("collateral", {})["FIRM3-A"] = 10000000
