@@ -78,8 +78,11 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        args = [sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)] if self.kind == "venue" else \
-            [sys.executable, str(REPO / "bench" / "fix_baseline.py"), "--config", str(self.config)]
+        args = {
+            "venue": [sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)],
+            "baseline": [sys.executable, str(REPO / "bench" / "fix_baseline.py"), "--config", str(self.config)],
+            "venue-noledger": [sys.executable, str(REPO / "bench" / "fix_venue_noledger.py"), "--config", str(self.config)],
+        }[self.kind]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -121,6 +124,7 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s for the latency measurement")
     p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
+    p.add_argument("--breakdown", action="store_true", help="also run the venue without its clearing ledger (bench/fix_venue_noledger.py)")
     a = p.parse_args()
     print(f"duration {a.duration}s per run, window {a.window}/session, latency at {a.rate:,.0f} orders/s offered; {os.cpu_count()} cpus")
     for n in (1, SESSIONS):
@@ -134,6 +138,11 @@ def main() -> int:
             print(report(label, r), flush=True)
         ratio = rest_peak.throughput / base_peak.throughput if base_peak.throughput else float("nan")
         trade_ratio = trade_peak.throughput / base_peak.throughput if base_peak.throughput else float("nan")
+        if a.breakdown:
+            for spread, name in (("1000", "rest"), ("0", "trade")):
+                peak, paced = measure("venue-noledger", n, spread=spread, **kw)
+                print(report(f"no ledger {name:<5} {n} sess max", peak), flush=True)
+                print(report(f"no ledger {name:<5} {n} sess {at}", paced), flush=True)
         print(f"-> {n} session(s): venue/baseline throughput = {ratio:.0%} rest, {trade_ratio:.0%} trade (target >= 75%); "
               f"venue p99 ack {at} = {rest_paced.percentile(99) / 1000:.2f} ms rest, {trade_paced.percentile(99) / 1000:.2f} ms trade (target < 2 ms)", flush=True)
     return 0
