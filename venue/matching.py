@@ -337,6 +337,7 @@ class MatchingEngine:
         taker_view = taker.view
         taker_side = taker.side
         taker_account = taker_view.entry.account
+        reduce_only = self.reduce_only  # non-empty only while reduce-only orders live
         while taker.leaves:
             best = book.best_ask if buy else book.best_bid
             if best is None or (limit is not None and (best > limit if buy else best < limit)):
@@ -354,6 +355,15 @@ class MatchingEngine:
                     return
                 continue
             qty = taker.leaves if taker.leaves < maker.visible else maker.visible
+            if reduce_only and maker.view.entry.reduce_only:
+                room = self._ro_room(maker, symbol)
+                assert room is not None
+                if room == 0:  # earlier fills of this sweep flattened its account
+                    self._remove_live(book, maker)
+                    self._end(seq, ts, book, maker, events, S_CANCELED, f"reduce-only: position now {positions.get((maker.view.entry.account, symbol), 0)}")
+                    continue
+                if qty > room:
+                    qty = room
             maker.visible -= qty
             maker.leaves -= qty
             maker.cum += qty
@@ -397,6 +407,7 @@ class MatchingEngine:
         buy = taker.side is _BUY
         limit, need, got = taker.price, taker.leaves, 0
         mode = taker.view.entry.stp
+        took: dict[str, int] = {}  # per maker account: what this sweep would take from it
         for price in (book.ask_prices if buy else reversed(book.bid_prices)):
             if limit is not None and (price > limit if buy else price < limit):
                 break
@@ -407,8 +418,14 @@ class MatchingEngine:
                     if mode is not STP_CANCEL_RESTING:
                         return got - hidden
                 else:
-                    got += o.leaves
-                    hidden += o.leaves - o.visible
+                    take, account = o.leaves, o.view.entry.account
+                    if o.view.entry.reduce_only:  # only down to flat, after what the sweep took before it
+                        room = self._ro_room(o, book.symbol)
+                        assert room is not None
+                        take = max(0, min(take, room - took.get(account, 0)))
+                    took[account] = took.get(account, 0) + take
+                    got += take
+                    hidden += take - o.visible if take > o.visible else 0
                     if got - hidden >= need:
                         return got
                 o = o.next
@@ -446,6 +463,15 @@ class MatchingEngine:
                     book = self.books[key[1]]
                     self._remove_live(book, order)
                     self._end(seq, ts, book, order, events, S_CANCELED, f"reduce-only: position now {pos}")
+
+    def _ro_room(self, order: Order, symbol: str) -> int | None:
+        """How much more a reduce-only order may fill before its account is flat (None: not
+        reduce-only). Checked at each fill: one sweep may hit several of the account's orders."""
+        entry = order.view.entry
+        if not entry.reduce_only:
+            return None
+        room = -order.side.sign * self.positions.get((entry.account, symbol), 0)
+        return room if room > 0 else 0
 
     def _park_stop(self, book: Book, order: Order) -> None:
         stop = order.view.stop_px
@@ -695,12 +721,25 @@ class MatchingEngine:
                 if price is None:
                     return
                 continue
+            flat = [o for o in (bid, ask) if self._ro_room(o, book.symbol) == 0]
+            if flat:  # reduce-only orders whose accounts earlier auction fills flattened
+                for o in flat:
+                    self._remove_live(book, o)
+                    self._end(seq, ts, book, o, events, S_CANCELED, f"reduce-only: position now {self.positions.get((o.view.entry.account, book.symbol), 0)}")
+                price = _equilibrium(book)
+                if price is None:
+                    return
+                continue
             self._cross(seq, ts, book, taker, maker, price, events)
 
     def _cross(self, seq: int, ts: int, book: Book, taker: Order, maker: Order, price: int, events: list[Event]) -> None:
         """One auction fill between the heads of the best bid and best ask, at the auction
         price. An order keeps its place unless its shown slice is used up."""
         qty = min(taker.visible, maker.visible)
+        for o in (taker, maker):
+            room = self._ro_room(o, book.symbol)
+            if room is not None and room < qty:  # a reduce-only order fills only down to flat
+                qty = room
         for o in (taker, maker):
             o.leaves -= qty
             o.cum += qty
