@@ -464,3 +464,46 @@ def test_market_order_with_day_tif_still_never_rests(venue: Driver) -> None:
         ("FILL", 101, 1, "BUY", "m1", 2, "s1", 0),
         ("CANCELED", "m1", "CANCELED", 0, 1, None),
     ]
+
+
+def test_two_reduce_only_orders_hit_by_one_sweep_never_flip_the_position(venue: Driver) -> None:
+    """Long 5 with two reduce-only sells of 5 resting (each valid alone): a buy of 10
+    lifting both must stop at flat. The second is canceled when its turn comes, and the
+    buyer's remainder rests."""
+    _long(venue, "A1", 5)
+    venue.all(order("ro1", SELL, 5, 110, reduce_only=True), order("ro2", SELL, 5, 110, reduce_only=True))
+    events = venue(order("lift", BUY, 10, 110, account="B1"))
+    assert brief(events) == [
+        ("NEW", "lift", "NEW", 10, 0, None),
+        ("FILL", 110, 5, "BUY", "lift", 5, "ro1", 0),
+        ("CANCELED", "ro2", "CANCELED", 0, 0, None),
+    ]
+    assert venue.position("A1") == 0
+    venue.assert_book([(110, 5)], [])
+
+
+def test_reduce_only_maker_fills_only_what_is_left_of_the_position(venue: Driver) -> None:
+    """Long 5; a plain sell of 3 ahead of a reduce-only sell of 5: one sweep takes the 3,
+    then only 2 of the reduce-only order (to flat), which is then canceled."""
+    _long(venue, "A1", 5)
+    venue.all(order("plain", SELL, 3, 109), order("ro", SELL, 5, 110, reduce_only=True))
+    assert brief(venue(order("lift", BUY, 10, 110, account="B1"))) == [
+        ("NEW", "lift", "NEW", 10, 0, None),
+        ("FILL", 109, 3, "BUY", "lift", 7, "plain", 0),
+        ("FILL", 110, 2, "BUY", "lift", 5, "ro", 3),
+        ("CANCELED", "ro", "CANCELED", 0, 2, None),
+    ]
+    assert venue.position("A1") == 0
+    venue.assert_book([(110, 5)], [])
+
+
+def test_fok_does_not_count_reduce_only_quantity_past_flat(venue: Driver) -> None:
+    """Long 5: a plain sell of 3 and a reduce-only sell of 5 can give a buyer only 5 in
+    all (the reduce-only order stops at flat), so a FOK for 8 trades nothing."""
+    _long(venue, "A1", 5)
+    venue.all(order("plain", SELL, 3, 109), order("ro", SELL, 5, 110, reduce_only=True))
+    assert brief(venue(order("f1", BUY, 8, 110, tif=FOK, account="B1"))) == [
+        ("NEW", "f1", "NEW", 8, 0, None),
+        ("CANCELED", "f1", "CANCELED", 0, 0, None),
+    ]
+    venue.assert_book([], [(109, 3), (110, 5)])

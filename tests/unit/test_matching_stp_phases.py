@@ -214,3 +214,18 @@ def test_opening_auction_replenishes_an_iceberg_at_the_back_of_its_level(pre_ope
         ("FILL", 100, 2, "BUY", "b1", 0, "ice", 2),
     ]
     venue.assert_book([], [(100, 2)])
+
+
+def test_opening_auction_never_fills_reduce_only_orders_past_flat(venue: Driver) -> None:
+    """A1 is long 5 with two reduce-only sells of 5 collected in pre-open; B1 bids 10 at
+    the open. Only 5 trade: A1 ends flat, its second reduce-only order is canceled."""
+    venue.all(order("s0", SELL, 5, 100, account="C1"), order("b0", BUY, 5, 100), SetPhase(symbol=BTC, phase=PRE_OPEN))
+    venue.all(order("ro1", SELL, 5, 100, reduce_only=True), order("ro2", SELL, 5, 100, reduce_only=True), order("b1", BUY, 10, 100, account="B1"))
+    events = venue(SetPhase(symbol=BTC, phase=OPEN))
+    assert brief(events) == [
+        ("PHASE", BTC, "OPEN"),
+        ("FILL", 100, 5, "BUY", "b1", 5, "ro1", 0),
+        ("CANCELED", "ro2", "CANCELED", 0, 0, None),
+    ]
+    assert venue.position("A1") == 0
+    venue.assert_book([(100, 5)], [])

@@ -1,22 +1,24 @@
 """Hypothesis property tests of the matching core.
 
-- Differential: on streams of limit (GTC, IOC, FOK, iceberg, post-only), market, cancel
-  and replace commands the engine's fills, cancels, replaces, refusals and final book
-  equal the naive reference book's (tests/unit/reference_book.py).
+- Differential: on streams of limit (GTC, IOC, FOK, iceberg, post-only), market, stop,
+  stop-limit, cancel and replace commands the engine's fills, cancels, triggers, replaces,
+  refusals, final book and last price equal the naive reference book's
+  (tests/unit/reference_book.py).
 - Stateful: random streams of every command kind over two instruments and four accounts
   (two of them one firm's), in every phase but EXPIRED. After each command the engine's
   own validate() runs (book never crossed in OPEN, cum + leaves == qty for live orders,
   positions net to zero per instrument), and the events are checked: no trade with
   oneself, no trade through either order's limit, trades only while open, each order's
   cum grows by exactly its fills, positions equal the sum of the fills, the book deltas
-  paint exactly the displayed book, live reduce-only orders can only reduce, ExecIDs and
-  TradeIDs only go up, and a refused command leaves the state identical. At the end
-  the stamped commands replayed into a fresh engine give identical events, deltas and
-  state.
+  paint exactly the displayed book, reduce-only orders only ever reduce (at each fill,
+  and live ones at rest), ExecIDs and TradeIDs only go up, and a refused command leaves
+  the state identical. At the end the stamped commands replayed into a fresh engine give
+  identical events, deltas and state.
 
 Example counts are kept moderate so the file runs in seconds; the shrunk counterexamples
 found so far are kept as @example / regression tests.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -341,7 +343,12 @@ class EngineMachine(RuleBasedStateMachine):
                     assert cum + leaves == v.qty, f"order {v.order_id}: cum {cum} + leaves {leaves} != qty {v.qty}"
                 for v, sign in ((buy, 1), (sell, -1)):
                     k = (v.account, e.symbol)
-                    self.positions[k] = self.positions.get(k, 0) + sign * e.qty
+                    before = self.positions.get(k, 0)
+                    self.positions[k] = before + sign * e.qty
+                    if v.entry.reduce_only:
+                        assert before * sign < 0 and abs(self.positions[k]) < abs(before) and self.positions[k] * before >= 0, (
+                            f"reduce-only order {v.order_id} took {v.account} from {before} to {self.positions[k]}"
+                        )
             elif isinstance(e, ExecReport) and e.order.order_id:
                 assert e.cum_qty == self.fills.get(e.order.order_id, 0), f"{e.exec_type.name} report: cum != sum of fills"
                 if e.exec_type in (ExecType.CANCELED, ExecType.EXPIRED):
