@@ -5,6 +5,7 @@ every wait is bounded by asyncio.wait_for."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -216,3 +217,22 @@ async def test_commands_queued_behind_a_core_failure_are_not_applied(start: Star
         await asyncio.wait_for(h.task, WAIT)
     assert h.core.applied == []
     assert h.journal.appended == []
+
+
+async def test_commands_handed_in_from_another_thread_are_sequenced(start: Start) -> None:
+    """quickfix calls back on its own threads: submit_threadsafe hands over to the loop."""
+    seen = asyncio.Event()
+    h = start(extra=[lambda events: seen.set()])
+    await asyncio.wait_for(h.sequencer.call(order("o0", BUY, 1, 90)), WAIT)
+    seen.clear()
+    thread = threading.Thread(target=h.sequencer.submit_threadsafe, args=(order("o1", BUY, 1, 91),))
+    thread.start()
+    await asyncio.wait_for(seen.wait(), WAIT)
+    await asyncio.to_thread(thread.join, WAIT)
+    await h.finish()
+    assert [(s, c.cl_ord_id) for s, _, c in h.core.applied if isinstance(c, NewOrder)] == [(1, "o0"), (2, "o1")]
+
+
+def test_submit_threadsafe_before_the_sequencer_runs_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        Sequencer(RecordingCore(new_engine())).submit_threadsafe(order("o1", BUY, 1, 90))
