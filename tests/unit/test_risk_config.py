@@ -13,9 +13,9 @@ import yaml
 from venue.commands import AdjustCollateral, NewOrder
 from venue.config import DEFAULT_CONFIG, ConfigError, load_config
 from venue.core import VenueCore
-from venue.events import Fill
+from venue.events import CollateralChanged, ExecReport, Fill
 from venue.limits import LimitRule
-from venue.types import OrdType, Side
+from venue.types import OrdStatus, OrdType, Side
 
 
 def write(tmp_path: Path, risk: Any) -> Path:
@@ -72,3 +72,53 @@ def test_a_wrong_risk_section_is_refused_naming_the_key(tmp_path: Path, risk: An
 def test_decimal_limits_are_read_exactly(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, {"limits": [{"band_pct": 2.5, "im_rate": 0.125, "max_underlying_position": 0.3}]}))
     assert cfg.risk.limits == [LimitRule(band_pct=Decimal("2.5"), im_rate=Decimal("0.125"), max_underlying_position=Decimal("0.3"))]
+
+
+def _demo_core() -> tuple[VenueCore, list[int]]:
+    cfg = load_config()
+    core = VenueCore(cfg.instruments, cfg.accounts(), cfg.risk)
+    seq = [0]
+    for account, amount in cfg.risk.collateral.items():
+        seq[0] += 1
+        core.apply(seq[0], 1, AdjustCollateral(account=account, amount=amount))
+    return core, seq
+
+
+def _order(core: VenueCore, seq: list[int], symbol: str, qty: int, price: int, side: Side = Side.BUY, ts: int = 1) -> ExecReport:
+    seq[0] += 1
+    ev = core.apply(seq[0], ts, NewOrder(session="FIRM1", firm="FIRM1", account="FIRM1-A", cl_ord_id=f"d{seq[0]}", symbol=symbol, side=side,
+                                         ord_type=OrdType.LIMIT, qty=qty, price=price))[0]
+    assert isinstance(ev, ExecReport)
+    return ev
+
+
+@pytest.mark.parametrize(("symbol", "ok", "over", "text"), [
+    ("BTC-PERP", (10_000, 200_000), (10_001, 200_000), "risk: order qty 10,001 > limit 10,000 lots"),
+    ("BTC-PERP", (1, 220_000), (1, 220_001), "risk: price 110,000.5 outside band 90,000..110,000 (10% of reference 100,000)"),
+    ("BTC-26DEC26", (9_900, 202_000), (9_901, 202_000), "risk: notional 1,000,001 > limit 1,000,000 USD"),
+    ("BTC-26DEC26-100000-C", (1, 1_200), (1, 1_201), "risk: price 6,005 outside band 2,000..6,000 (50% of reference 4,000)"),
+])
+def test_each_demo_limit_bites_on_one_order(symbol: str, ok: tuple[int, int], over: tuple[int, int], text: str) -> None:
+    core, seq = _demo_core()
+    assert _order(core, seq, symbol, *over).text == text
+    assert _order(core, seq, symbol, *ok).status is OrdStatus.NEW
+
+
+def test_demo_position_open_orders_credit_and_throttle_limits_bite() -> None:
+    core, seq = _demo_core()
+    for _ in range(5):  # 50,000 lots resting: the position limit, at it
+        assert _order(core, seq, "BTC-PERP", 10_000, 199_000).status is OrdStatus.NEW
+    assert _order(core, seq, "BTC-PERP", 1, 199_000).text == "risk: position BTC-PERP long 50,001 with open orders > limit 50,000 lots"
+    for qty in (9_000,) * 5 + (5_000,):  # 50 BTC more on the future: 100 BTC on the underlying, its limit
+        assert _order(core, seq, "BTC-26DEC26", qty, 201_000).status is OrdStatus.NEW
+    assert _order(core, seq, "BTC-26DEC26-100000-C", 1, 800).text == "risk: position BTC-USD long 100.001 with open orders > limit 100"
+    seq[0] += 1  # margin now 497,500 + 502,500: withdraw down to exactly that
+    assert isinstance(core.apply(seq[0], 1, AdjustCollateral(account="FIRM1-A", amount=Decimal(-9_000_000)))[0], CollateralChanged)
+    assert _order(core, seq, "ETH-PERP", 1, 70_000).text == "risk: credit: initial margin 1,000,003.5 > collateral 1,000,000 USD"
+    seq[0] += 1
+    core.apply(seq[0], 1, AdjustCollateral(account="FIRM1-A", amount=Decimal(9_000_000)))
+    for _ in range(1000 - 11):  # open orders: 11 resting, up to 1,000
+        assert _order(core, seq, "ETH-PERP", 1, 69_000, ts=2_000_000).status is OrdStatus.NEW
+    assert _order(core, seq, "ETH-PERP", 1, 69_000, ts=2_000_000).text == "risk: open orders 1,000 at limit 1,000"
+    burst = [_order(core, seq, "ETH-PERP", 1, 69_000, Side.SELL, ts=9_000_000).text for _ in range(10_001)]  # one instant
+    assert burst.count("risk: throttle 10,000 messages/s exceeded on session FIRM1") == 1 and burst[-1].startswith("risk: throttle")
