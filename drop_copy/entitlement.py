@@ -18,7 +18,7 @@ from venue.config import ClearingMemberConfig, VenueConfig
 from venue.fix.auth import hash_password
 from venue.refdata import ReferenceData
 
-DEFAULT_MAX_BUFFERED = 10_000  # events queued for a session before it is caught up from the journal
+DEFAULT_MAX_BUFFERED = 100_000  # events queued for a session before it is caught up from the journal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

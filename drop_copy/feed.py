@@ -35,6 +35,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from drop_copy.entitlement import Entitlements, Member
@@ -138,7 +139,8 @@ class MemberStream:
         """Send the member's copies from the journal past `resume`, then go LIVE."""
         feed = self.feed
         if self.replay is None:
-            self.replay = Replay(feed.source, feed.core_factory)
+            self.replay = Replay(feed.source, feed.core_factory, feed.snapshots)
+            self.replay.start_near(self.resume.seq)
         replay, member, resume = self.replay, self.member, self.resume
         skip_through = resume.exec_id if resume.seq > replay.position else None
         for seq, events in replay.advance():
@@ -191,6 +193,7 @@ class DropCopyFeed:
         *,
         published: int = 0,
         resume: Mapping[str, Resume] | None = None,
+        snapshots: Path | None = None,
     ) -> None:
         """`published`: the last seq already published when the feed starts (the journal's
         end after recovery); `resume`: per member id, where its stream resumes."""
@@ -199,6 +202,7 @@ class DropCopyFeed:
         self.sink = sink
         self.source = source
         self.core_factory = core_factory
+        self.snapshots = snapshots  # the venue's snapshots: a catch-up starts from one when it can
         self.published = published
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)

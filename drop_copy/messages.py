@@ -7,7 +7,7 @@ sent as TrdMatchID 880 by the renderer); the owning firm as a Parties entry (453
 448=firm, 447=D proprietary, 452=1 executing firm) beside Account (1); and JournalSeqNum
 (7910), the sequence number of the command that caused it, which orders the stream and is
 where a restarted venue resumes a member. TransactTime (60) carries microseconds.
-fix_specs/drop-copy.md lists every field.
+fix_specs/DROP_COPY.md lists every field.
 
 A copy is rendered once per (event, side) and shared by every member entitled to it, so
 ten members cost one rendering, not ten. Strings carry the renderer's placeholders for

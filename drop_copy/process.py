@@ -12,11 +12,14 @@ sequence number to this process's stdin. The follower reads the journal up to th
 number (drop_copy/tail.py: only the new bytes), runs the records through a replica core
 built exactly as the venue builds its own (venue/app.py `new_core`), and hands the
 events to the feed, which routes them to members (drop_copy/feed.py). The replica is
-brought to `--published` first, silently: members catch up to there from the journal
-on their own (resuming after what their FIX stores hold). Nothing is read beyond what the
+brought to `--published` first, silently, from the venue's newest snapshot and the
+journal after it: members catch up to there from the journal on their own (resuming
+after what their FIX stores hold). Nothing is read beyond what the
 venue says is published, so no copy runs ahead of the journal's durability.
 
-It prints `ready` on stdout once the acceptor listens, and exits when its stdin closes
+It prints `ready` on stdout once the acceptor listens (before the replica has caught up:
+the venue's startup does not wait for a replay; the pipe holds what it says meanwhile),
+and exits when its stdin closes
 (the venue stopped or died) or on SIGTERM.
 """
 
@@ -31,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from drop_copy.entitlement import entitlements_from_reference
+from drop_copy.replay import CoreFactory, JournalSource, Replay
 from drop_copy.service import DropCopyService
 from drop_copy.tail import JournalTail
 from venue.config import ConfigError, load_config
@@ -39,6 +43,10 @@ from venue.refdata import open_reference
 from venue.sequencer import Core
 
 log = logging.getLogger("drop_copy")
+
+# Lower CPU priority than the venue: when the machine is short of CPU, copies wait (and a
+# member that falls too far behind is caught up from the journal), matching does not.
+NICE = 10
 
 
 class Follower:
@@ -49,10 +57,16 @@ class Follower:
         self.core = core
         self.publish = publish
 
-    def skip_to(self, seq: int) -> None:
-        """Apply the records up to `seq` without publishing (the venue published them before we started)."""
-        for s, ts, cmd in self.tail.read(seq):
-            self.core.apply(s, ts, cmd)
+    @classmethod
+    def at(cls, seq: int, journal: Path, snapshots: Path, core_factory: CoreFactory, publish: Callable[[Sequence[Event]], None]) -> Follower:
+        """A replica in the state after `seq` (from the newest snapshot before it, then
+        the journal), following from there. Nothing up to `seq` is published: the venue
+        published it before this process started."""
+        replay = Replay(JournalSource(journal), core_factory, snapshots)
+        replay.start_near(seq + 1)
+        for _ in replay.advance(seq):
+            pass
+        return cls(JournalTail(journal, after_seq=replay.position), replay.core, publish)
 
     def advance(self, seq: int) -> None:
         """Apply the records up to `seq` and publish their events as one batch."""
@@ -87,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.nice(NICE)
     from venue.app import new_core  # the venue's own core builder: the replica must match it exactly
 
     try:
@@ -96,18 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ref = open_reference(cfg)
     journal = cfg.var_path() / cfg.journal.dir
+    snapshots = cfg.var_path() / cfg.snapshots.dir
     dc = cfg.venue.drop_copy
     service = DropCopyService(
         entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
         comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
-        journal=journal, core_factory=lambda: new_core(cfg, ref),
+        journal=journal, core_factory=lambda: new_core(cfg, ref), snapshots=snapshots,
     )
     feed = service.start(args.published)
-    follower = Follower(JournalTail(journal), new_core(cfg, ref), feed.on_events)
-    follower.skip_to(args.published)
     signal.signal(signal.SIGTERM, _terminate)
-    print("ready", flush=True)
+    print("ready", flush=True)  # listening: the venue goes on starting while the replica catches up
     try:
+        follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), feed.on_events)
         while (seqs := published_seqs(0)) is not None:
             if seqs:
                 follower.advance(max(seqs))

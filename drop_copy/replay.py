@@ -13,6 +13,7 @@ and the reader stops at the last whole record.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,9 @@ from typing import Protocol
 from venue.commands import Command
 from venue.events import Event
 from venue.sequencer import Core
+from venue.snapshot import SnapshotError, load_latest, restore
+
+log = logging.getLogger(__name__)
 
 
 class RecordSource(Protocol):
@@ -46,12 +50,35 @@ class JournalSource:
 
 class Replay:
     """A fresh core driven by the journal: `advance()` returns the events of the records
-    past its position, in order, as (seq, events) batches."""
+    past its position, in order, as (seq, events) batches. With the venue's snapshot
+    directory it can start from a snapshot instead of the first record (`start_near`)."""
 
-    def __init__(self, source: RecordSource, core_factory: CoreFactory) -> None:
+    def __init__(self, source: RecordSource, core_factory: CoreFactory, snapshots: Path | None = None) -> None:
         self.source = source
+        self.core_factory = core_factory
+        self.snapshots = snapshots
         self.core = core_factory()
         self.position = 0  # the last seq applied
+
+    def start_near(self, seq: int) -> None:
+        """Before the first advance: restore the newest usable snapshot taken before `seq`
+        (so the events of `seq` on are still regenerated), checked against the journal as
+        recovery checks it: the record at its seq must carry its ts."""
+        if self.position or self.snapshots is None or seq <= 1:
+            return
+        for snap in load_latest(self.snapshots, seq - 1):
+            record = next(iter(self.source.records(snap.seq)), None)
+            if record is None or record[0] != snap.seq or record[1] != snap.ts:
+                log.warning("snapshot %s does not match the journal: not used", snap.path)
+                continue
+            core = self.core_factory()
+            try:
+                restore(core, snap)
+            except SnapshotError as exc:
+                log.warning("snapshot not used: %s", exc)
+                continue
+            self.core, self.position = core, snap.seq
+            return
 
     def advance(self, until_seq: int | None = None) -> Iterator[tuple[int, list[Event]]]:
         """Apply every record after `position` (up to `until_seq` if given), yielding each

@@ -4,7 +4,7 @@ Served from the journal, never from memory: the journal's commands run through a
 core (drop_copy/replay.py), which regenerates every trade with its original TradeID and
 ExecIDs; the member gets the sides of its own accounts only.
 
-What the venue takes (fix_specs/drop-copy.md):
+What the venue takes (fix_specs/DROP_COPY.md):
 - TradeRequestID 568 (required), TradeRequestType 569: 0 all trades or 1 trades
   matching the criteria; anything else is refused (749=8).
 - SubscriptionRequestType 263: absent or 0 (snapshot); 1 and 2 are refused (749=99):

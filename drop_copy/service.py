@@ -37,11 +37,13 @@ class DropCopyService:
         state_dir: Path,
         journal: Path | RecordSource,
         core_factory: CoreFactory,
+        snapshots: Path | None = None,
     ) -> None:
         self.entitlements = entitlements
         self.instruments = dict(instruments)
         self.source: RecordSource = JournalSource(journal) if isinstance(journal, Path) else journal
         self.core_factory = core_factory
+        self.snapshots = snapshots
         self.acceptor = DropCopyAcceptor(
             entitlements=entitlements, comp_id=comp_id, host=host, port=port, state_dir=state_dir,
             on_trade_request=self.trade_reports,
@@ -55,7 +57,7 @@ class DropCopyService:
         resume = {mid: Resume(w.seq, w.exec_id) for mid, w in self.acceptor.watermarks().items()}
         self.feed = DropCopyFeed(
             self.entitlements, self.instruments, self.acceptor, self.source, self.core_factory,
-            published=published, resume=resume,
+            published=published, resume=resume, snapshots=self.snapshots,
         )
         self.acceptor.start()
         self.feed.start()

@@ -99,7 +99,7 @@ class DropCopyClient(fix.Application):  # type: ignore[misc]
             d.setString(k, v)
         settings.set(self.sid, d)
         self._store = fix.FileStoreFactory(settings)
-        self._initiator = fix.SocketInitiator(self, self._store, settings)
+        self._initiator: fix.SocketInitiator | None = fix.SocketInitiator(self, self._store, settings)
 
     def _open_csv(self, path: Path) -> None:
         """Append to an existing file, remembering what it already holds."""
@@ -118,10 +118,15 @@ class DropCopyClient(fix.Application):  # type: ignore[misc]
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        assert self._initiator is not None, "a stopped client does not start again"
         self._initiator.start()
 
     def stop(self) -> None:
-        self._initiator.stop()
+        """Log out and release the session: quickfix registers sessions process-wide until
+        the initiator is destroyed, so a client made again for the same CompIDs needs it gone."""
+        if self._initiator is not None:
+            self._initiator.stop()
+            self._initiator = None
         if self._csv is not None:
             self._csv.close()
             self._csv = None

@@ -205,7 +205,7 @@ class ClearingMemberConfig:
     accounts: list[str] = field(default_factory=list)  # and to these accounts
     settings: dict[str, str] = field(default_factory=dict)
     include_rejects: bool = False  # also copy rejected orders (ExecType 150=8)
-    max_buffered: int = 10_000  # copies queued for the session before it is caught up from the journal
+    max_buffered: int = 100_000  # events queued for the session before it is caught up from the journal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,3 +44,25 @@ def test_a_record_not_yet_whole_waits_for_the_rest(tmp_path: Path) -> None:
     assert [r[0] for r in tail.read(2)] == [1]
     path.write_bytes(whole)
     assert [r[0] for r in tail.read(2)] == [2]
+
+
+def test_a_replay_started_from_a_snapshot_regenerates_the_same_events(tmp_path: Path) -> None:
+    from drop_copy_support import HandSequencer, new_core, two_member_config
+
+    from drop_copy.replay import Replay
+    from venue.snapshot import capture, write
+
+    cfg = two_member_config(tmp_path)
+    seqr = HandSequencer(cfg)
+    for i in range(20):
+        seqr.submit(order("FIRM1", f"b{i}", Side.BUY, 2, 200_000 + i % 3), order("FIRM2", f"s{i}", Side.SELL, 1, 200_000))
+        if i == 9:
+            write(tmp_path / "snap", capture(seqr.engine, seqr.seq, seqr.journal.items[-1][1]))
+    full = {seq: events for seq, events in Replay(seqr.journal, lambda: new_core(cfg)).advance()}
+    fast = Replay(seqr.journal, lambda: new_core(cfg), tmp_path / "snap")
+    fast.start_near(25)
+    assert fast.position == 20
+    assert {seq: events for seq, events in fast.advance()} == {s: e for s, e in full.items() if s > 20}
+    early = Replay(seqr.journal, lambda: new_core(cfg), tmp_path / "snap")
+    early.start_near(20)  # the snapshot is at 20: the events of 20 must still be regenerated
+    assert early.position == 0
