@@ -16,7 +16,10 @@ band wins.
 `Resolved` turns one (account, symbol)'s limits into integers once, so the per-order checks
 compare ints only: the notional limit becomes a count of tick-lots (exact: an integer n
 satisfies n x v <= L exactly when n <= floor(L / v), computed with Fractions), the underlying
-limit a count of the underlying's smallest contract unit. Pure: no I/O.
+limit a count of the underlying's smallest contract unit, and im_rate x tick value a count
+of 10^-12 of the currency per tick-lot (rounded up: exact whenever that product has at most
+12 decimals, and never understating margin). Resolutions are cached per (account, symbol)
+and dropped whenever a rule changes. Pure: no I/O.
 """
 
 from __future__ import annotations
