@@ -272,16 +272,19 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         send, r = self.send, self.renderer
         for ev in events:
             t = type(ev)
-            if t is ExecReport:
-                send(ev.order.entry.session, r.execution_report(ev))  # type: ignore[union-attr]
-            elif t is Fill:
-                taker, maker = r.fill_reports(ev)  # type: ignore[arg-type]
-                send(ev.taker.entry.session, taker)  # type: ignore[union-attr]
-                send(ev.maker.entry.session, maker)  # type: ignore[union-attr]
-            elif t is CancelRejected:
-                note = self._notes.pop((ev.firm, ev.cl_ord_id), None) if self._notes else None  # type: ignore[union-attr]
-                text = note if note is not None and ev.reason in NOTE_REASONS else None  # type: ignore[union-attr]
-                send(ev.session, r.cancel_reject(ev, text))  # type: ignore[union-attr, arg-type]
-            elif t is MassCancelDone:
-                send(ev.session, r.mass_cancel_report(ev))  # type: ignore[union-attr, arg-type]
+            try:
+                if t is ExecReport:
+                    send(ev.order.entry.session, r.execution_report(ev))  # type: ignore[union-attr]
+                elif t is Fill:
+                    taker, maker = r.fill_reports(ev)  # type: ignore[arg-type]
+                    send(ev.taker.entry.session, taker)  # type: ignore[union-attr]
+                    send(ev.maker.entry.session, maker)  # type: ignore[union-attr]
+                elif t is CancelRejected:
+                    note = self._notes.pop((ev.firm, ev.cl_ord_id), None) if self._notes else None  # type: ignore[union-attr]
+                    text = note if note is not None and ev.reason in NOTE_REASONS else None  # type: ignore[union-attr]
+                    send(ev.session, r.cancel_reject(ev, text))  # type: ignore[union-attr, arg-type]
+                elif t is MassCancelDone:
+                    send(ev.session, r.mass_cancel_report(ev))  # type: ignore[union-attr, arg-type]
+            except Exception:  # one event that cannot be rendered must not cost the batch's others
+                log.exception("could not render %r", ev)
         self.md.on_events(events)

@@ -139,7 +139,7 @@ class MarketData:
             t = type(ev)
             if t is BookDelta:
                 symbol = ev.symbol  # type: ignore[union-attr]
-                levels = self.depth[symbol][0 if ev.side is Side.BUY else 1]  # type: ignore[union-attr]
+                levels = self.depth.setdefault(symbol, ({}, {}))[0 if ev.side is Side.BUY else 1]  # type: ignore[union-attr]
                 price, qty = ev.price, ev.qty  # type: ignore[union-attr]
                 action = "2" if qty == 0 else "1" if price in levels else "0"
                 if qty == 0:
