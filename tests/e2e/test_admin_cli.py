@@ -168,3 +168,31 @@ def test_a_client_without_this_runs_token_is_refused(running: tuple[Path, VenueP
     (tmp_path / TOKEN_NAME).write_text("0" * 64)
     ok, text = request(tmp_path, "status", [], timeout_s=10)
     assert not ok and text.startswith("not authorised: wrong token")
+
+
+def test_operator_state_survives_a_restart(tmp_path: Path) -> None:
+    """Kill switches, run-time limits, marks and collateral are journaled commands: a
+    restarted venue replays them, and does not deposit the opening collateral twice."""
+    config = write_config(tmp_path)
+    proc = VenueProcess(config).start()
+    try:
+        assert admin(config, "kill", "account", "FIRM2-A")[0] == 0
+        assert admin(config, "limit", "--firm", "FIRM1", "max_order_qty", "3")[0] == 0
+        assert admin(config, "collateral", "FIRM1-A", "-1000")[0] == 0
+    finally:
+        assert proc.stop() == 0
+    proc = VenueProcess(config).start()
+    try:
+        rc, out = admin(config, "status")
+        assert rc == 0 and "kill switches: account FIRM2-A" in out
+        assert admin(config, "limits", "--account", "FIRM1-A", "--symbol", "BTC-PERP")[1].splitlines()[2] == "max_order_qty = 3"
+        rc, out = admin(config, "risk", "FIRM1-A")
+        assert rc == 0 and "collateral           9,999,000 USD" in out
+        a = logged_on(proc.port, "FIRM1")
+        try:
+            a.new_order("R1", "BTC-PERP", 1, 4, "100000", account="FIRM1-A")
+            assert get(a.expect_type("8", t11="R1", t150="8"), 58) == "risk: order qty 4 > limit 3 lots"
+        finally:
+            a.close()
+    finally:
+        assert proc.stop() == 0
