@@ -3,11 +3,13 @@
     inspect   segments, record count, seq and time range, counts by command type;
               `--records` lists records (seq, UTC time, the command's one-line repr)
     verify    every record's checksum and the sequence's continuity; exit 0 clean, 1 not
-    replay    rebuild the core from the journal up to a seq or a time (a fresh core from the
-              config, no snapshot) and print books, live orders, positions and counters
+    replay    rebuild the core from the journal up to a seq or a time (a fresh core as the
+              venue builds it from its reference database, no snapshot) and print books,
+              live orders, positions, counters and the state digest
 
-All three only read: a torn tail is reported (the venue's next start cuts it), never cut
-here. The journal is found from the config (`--config`, its var_dir and journal.dir) or
+All three only read the journal: a torn tail is reported (the venue's next start cuts it),
+never cut here. (replay opens the reference database, seeding it from the config if the
+venue never has.) The journal is found from the config (`--config`, its var_dir and journal.dir) or
 given as `--dir`.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 from venue.config import load_config
 from venue.journal import JournalError, JournalReader, SegmentScan
 from venue.recovery import replay
-from venue.snapshot import find_engine
+from venue.snapshot import find_engine, state_digest
 from venue.types import Side
 
 
@@ -157,11 +159,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from venue.core import VenueCore  # the core the venue runs (risk, operator controls, matching)
+    from venue.app import new_core  # the core exactly as the venue builds it
+    from venue.refdata import open_reference
 
     cfg = load_config(args.config)
     directory = Path(args.dir) if args.dir is not None else cfg.var_path() / cfg.journal.dir
-    core = VenueCore(cfg.instruments, cfg.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
+    core = new_core(cfg, open_reference(cfg))
     try:
         n, seq, ts = replay(core, JournalReader(directory).records(1), to_seq=args.to_seq, to_ts=args.to_time)
     except JournalError as exc:
@@ -171,6 +174,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 0
     print(f"replayed {n:,} records: seq 1 .. {seq}, up to {iso(ts)}")
     e = find_engine(core)
+    print(f"  state digest {state_digest(core)} (compare with another replay or a snapshot's)")
     print(f"  next ids: order {e.next_order_id}, exec {e.next_exec_id}, trade {e.next_trade_id}; live orders {len(e.orders):,}; "
           f"orders remembered {len({id(o) for o in e.by_cl_ord_id.values()}):,}")
     for book in e.books.values():
