@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from venue.fix.auth import verify_password
 from venue.fix.settings import BEGIN_STRING, DATA_DICTIONARY, acceptor_settings, to_quickfix
 
 log = logging.getLogger(__name__)
+
+BIND_WAIT_S = 10.0
 
 
 class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
@@ -82,8 +85,18 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
             return
         settings = to_quickfix(*self.settings)
         self._store = fix.FileStoreFactory(settings)
-        self._acceptor = fix.ThreadedSocketAcceptor(self, self._store, settings)
-        self._acceptor.start()
+        deadline = time.monotonic() + BIND_WAIT_S
+        while True:  # a drop-copy process of a venue that just died may still hold the port
+            self._acceptor = fix.ThreadedSocketAcceptor(self, self._store, settings)
+            try:
+                self._acceptor.start()
+                break
+            except fix.RuntimeError as exc:
+                self._acceptor = None
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("drop copy cannot listen yet (%s); retrying", exc)
+                time.sleep(0.25)
         for m in self.entitlements.members:
             self._sessions[m.id] = fix.Session.lookupSession(self.sids[m.id])
         log.info("drop copy listening on port %s for %d clearing members", self.settings[0]["SocketAcceptPort"], len(self._sessions))

@@ -47,6 +47,9 @@ log = logging.getLogger("drop_copy")
 # Lower CPU priority than the venue: when the machine is short of CPU, copies wait (and a
 # member that falls too far behind is caught up from the journal), matching does not.
 NICE = 10
+# The writers release the interpreter lock in every quickfix call; with the default 5 ms
+# switch interval each one waits that long to get it back from the follower's Python.
+SWITCH_INTERVAL_S = 0.0005
 
 
 class Follower:
@@ -102,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.nice(NICE)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     from venue.app import new_core  # the venue's own core builder: the replica must match it exactly
 
     try:
