@@ -38,7 +38,7 @@ import duckdb
 import pyarrow as pa
 
 from venue.clearing import formulas, schema
-from venue.clearing.ledger import E9, Ledger, decimal_column, one, scalar, utc
+from venue.clearing.ledger import E9, Ledger, one, scalar, utc
 from venue.clearing.prices import EodError, SettlementPrice, settlement_prices
 from venue.types import InstrumentKind
 
@@ -95,27 +95,29 @@ class _Run:
         self.start = self.prev_cutoff if self.prev_cutoff is not None else 0
         self.funding_start = self.prev_cutoff if self.prev_cutoff is not None else day_cutoff(day - timedelta(days=1))
         self.currency = ledger.cfg.currency
-        self.legs: list[tuple[str, str, str, str | None, int]] = []  # movement, account, kind, symbol, cents
+        # movements in groups: (kind, symbol, ref, counterparty, accounts, cents); a movement's
+        # id is kind-ref-account, its two legs the account's and the counterparty's
+        self.groups: list[tuple[str, str, str, str, list[str], list[int]]] = []
+        self.movements = 0
         self.totals: dict[str, Decimal] = defaultdict(Decimal)
 
     # ------------------------------------------------------------------ booking
 
-    def _move(self, mid: str, account: str, counter: str, kind: str, symbol: str | None, amount: Decimal) -> None:
-        """One movement: `amount` to `account`, its opposite to `counter`."""
-        if amount == 0:
+    def _pay(self, kind: str, symbol: str, ref: str, counter: str, amounts: dict[str, Decimal]) -> None:
+        """Movements of whole cents: each amount to its account, its opposite to `counter`."""
+        paid = {a: v for a, v in amounts.items() if v}
+        if not paid:
             return
-        cents = int(amount.scaleb(2))
-        self.legs.append((mid, account, kind, symbol, cents))
-        self.legs.append((mid, counter, kind, symbol, -cents))
-        if not account.startswith("CH"):
-            self.totals[kind] += amount
+        self.groups.append((kind, symbol, ref, counter, list(paid), [int(v.scaleb(2)) for v in paid.values()]))
+        self.movements += len(paid)
+        if counter != schema.ROUNDING_ACCOUNT:
+            self.totals[kind] += sum(paid.values(), Decimal(0))
 
     def _settle_netting(self, kind: str, symbol: str, ref: str, exact: dict[str, Decimal]) -> None:
         """Round payments that net to zero, pay them against CH, move the residual to rounding."""
         rounded, residual = formulas.round_netting(exact)
-        for account, amount in rounded.items():
-            self._move(f"{kind}-{ref}-{account}", account, schema.CLEARING_HOUSE, kind, symbol, amount)
-        self._move(f"ROUND-{kind}-{ref}", schema.ROUNDING_ACCOUNT, schema.CLEARING_HOUSE, "ROUNDING", symbol, -residual)
+        self._pay(kind, symbol, ref, schema.CLEARING_HOUSE, rounded)
+        self._pay("ROUNDING", symbol, f"{kind}-{ref}", schema.ROUNDING_ACCOUNT, {schema.CLEARING_HOUSE: residual})
 
     def book(self, margin_run: MarginRun | None) -> EodResult:
         con, ledger, day = self.con, self.ledger, self.day
@@ -154,7 +156,7 @@ class _Run:
         totals = {k: str(v) for k, v in sorted(self.totals.items())}
         totals["margin_calls"] = str(calls)
         trades = scalar(con, "SELECT count(*) FROM trades WHERE ts_us >= ? AND ts_us < ?", (self.start, self.cutoff))
-        movements = len(self.legs) // 2
+        movements = self.movements
         con.execute("INSERT INTO eod_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (day, self.cutoff, self.prev_cutoff, self.now_us, trades, movements, json.dumps(totals)))
         msg = (f"{day} settled: {trades} trades, {len(prices)} settlement prices, {movements} cash movements"
@@ -164,6 +166,7 @@ class _Run:
     def _daily(self, rows: list[tuple], active: dict, expiring: set[str], prices: dict[str, SettlementPrice], previous: dict[str, Decimal]) -> None:  # type: ignore[type-arg]
         """Fees, premiums, variation margin, option expiry cash; and the day's position rows."""
         vm: dict[str, dict[str, Decimal]] = defaultdict(dict)
+        fees: dict[str, dict[str, Decimal]] = defaultdict(dict)
         prem: dict[str, dict[str, Decimal]] = defaultdict(dict)
         final: dict[str, dict[str, Decimal]] = defaultdict(dict)
         eod: list[tuple[str, str, int, int, int, int]] = []
@@ -175,7 +178,7 @@ class _Run:
             qty = prev_qty + sq
             cs = inst.lot_size * inst.multiplier
             if fee:
-                self._move(f"FEE-{day}-{symbol}-{account}", account, schema.FEE_ACCOUNT, "FEE", symbol, -Decimal(fee))
+                fees[symbol][account] = -fee
             value = inst.tick_size * sv
             if inst.kind is InstrumentKind.OPTION:
                 if sq or sv:
@@ -189,6 +192,8 @@ class _Run:
                     vm[symbol][account] = p
             closed = qty if symbol in expiring else 0
             eod.append((account, symbol, qty - closed, closed, bought, sold))
+        for symbol, amounts in sorted(fees.items()):
+            self._pay("FEE", symbol, f"{day}-{symbol}", schema.FEE_ACCOUNT, amounts)
         for symbol, amounts in sorted(prem.items()):
             self._settle_netting("PREMIUM", symbol, f"{day}-{symbol}", amounts)
         for symbol, amounts in sorted(vm.items()):
@@ -268,15 +273,23 @@ class _Run:
         )
 
     def _write_legs(self) -> None:
-        if not self.legs:
+        """Every movement's two legs in two bulk INSERTs (amounts travel as whole cents)."""
+        if not self.groups:
             return
-        cols = list(zip(*self.legs))
-        batch = pa.table({  # noqa: F841 (scanned by DuckDB)
-            "movement_id": pa.array(cols[0], pa.string()), "account": pa.array(cols[1], pa.string()),
-            "kind": pa.array(cols[2], pa.string()), "symbol": pa.array(cols[3], pa.string()),
-            "amount": decimal_column(cols[4], 2, 18),  # type: ignore[arg-type]
-        })
-        self.con.execute(
-            "INSERT INTO cash_entries SELECT movement_id, account, ?::DATE, ?, kind, symbol, amount, ?, ? FROM batch",
-            (self.day, self.cutoff, self.currency, f"settlement {self.day}"),
-        )
+        cols: dict[str, list[object]] = {"kind": [], "symbol": [], "ref": [], "counter": [], "account": [], "cents": []}
+        for kind, symbol, ref, counter, accounts, cents in self.groups:
+            n = len(accounts)
+            cols["kind"] += [kind] * n
+            cols["symbol"] += [symbol] * n
+            cols["ref"] += [ref] * n
+            cols["counter"] += [counter] * n
+            cols["account"] += accounts
+            cols["cents"] += cents
+        batch = pa.table({k: pa.array(v, pa.int64() if k == "cents" else pa.string()) for k, v in cols.items()})  # noqa: F841
+        for leg in ("account", "counter"):
+            sign = "" if leg == "account" else "-"
+            self.con.execute(
+                f"INSERT INTO cash_entries SELECT kind || '-' || ref || '-' || account, {leg}, ?::DATE, ?, kind, symbol,"
+                f" {sign}CAST(cents AS DECIMAL(18,0)) * 0.01, ?, ? FROM batch",
+                (self.day, self.cutoff, self.currency, f"settlement {self.day}"),
+            )

@@ -5,12 +5,15 @@ The CSV has one header and one row shape, told apart by `record`:
 - TRADE     each side of the period's trades of the member's accounts, with its fee;
 - POSITION  each account and instrument held or traded: long/short, quantity closed by
             expiry, settlement and prior settlement prices, average entry price, realised
-            P&L, and the day's fees, premium, variation margin, funding, final settlement;
-- ACCOUNT   each account: opening balance, the day's deposits and withdrawals and each
-            settlement amount, the net due from (+) or to (-) the clearing house, and the
-            closing balance;
+            P&L (half-even to the cent), and the day's fees, premium, variation margin,
+            funding, final settlement;
+- ACCOUNT   each account with cash: opening balance, the day's deposits and withdrawals and
+            each settlement amount, the net due from (+) or to (-) the clearing house, and
+            the closing balance;
 - TOTAL     the member: the sums of its ACCOUNT rows.
 Amounts are the ledger's cash entries to the cent, so the file's totals equal the ledger's.
+Prices are written without trailing zeros. DuckDB writes the CSV itself (COPY), so a day
+of a million trades takes about a second, not a Python loop.
 
 The FIX file holds one PositionReport per POSITION row, one message per line (standard
 SOH delimiters, BodyLength and CheckSum): PosAmt 708 by PosAmtType 707 = FMTM (variation
@@ -19,34 +22,36 @@ margin), PREM (premium), SETL (final settlement), and the venue's FUND (funding)
 net due. SettlPriceType 731 is 1 (final) for observed prices, 2 (theoretical) for Black-76
 or carried prices.
 
-Files are written once (to a temporary name, then renamed); a rerun leaves existing ones.
+Files are written once (to a temporary name, fsynced, then renamed); a rerun leaves them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-from collections import defaultdict
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import simplefix
 
-from venue.clearing.formulas import to_cents
 from venue.clearing.ledger import one, utc
 
-KINDS = {"FEE": "fees", "PREMIUM": "premium", "VM": "variation_margin", "FUNDING": "funding", "FINAL_SETTLEMENT": "final_settlement"}
-POS_AMT_TYPES = {"variation_margin": "FMTM", "premium": "PREM", "final_settlement": "SETL", "funding": "FUND", "fees": "FEES"}
 COLUMNS = [
     "record", "business_date", "clearing_member", "firm", "account", "symbol", "trade_id", "side", "qty", "price",
     "long_qty", "short_qty", "closed_qty", "settlement_price", "settlement_method", "prior_settlement_price", "avg_price",
     "realised_pnl", "fees", "premium", "variation_margin", "funding", "final_settlement", "deposits_withdrawals",
     "opening_balance", "net_due", "closing_balance", "currency",
 ]
-OBSERVED = {"vwap", "mid", "index", "final"}
+KINDS = {"fees": "FEE", "premium": "PREMIUM", "variation_margin": "VM", "funding": "FUNDING", "final_settlement": "FINAL_SETTLEMENT"}
+POS_AMT_TYPES = {"variation_margin": "FMTM", "premium": "PREM", "final_settlement": "SETL", "funding": "FUND", "fees": "FEES"}
+OBSERVED = ("vwap", "mid", "index", "final")
+SOH = "\x01"
+
+# num(x): a decimal as text without trailing zeros ('' for NULL); money(x): to the cent
+_MACROS = """
+CREATE OR REPLACE TEMP MACRO stmt_num(x) AS CASE WHEN x IS NULL THEN '' ELSE
+    coalesce(nullif(rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.'), ''), '0') END;
+CREATE OR REPLACE TEMP MACRO stmt_money(x) AS CAST(CAST(coalesce(x, 0) AS DECIMAL(18,2)) AS VARCHAR);
+"""
 
 
 def paths(out_dir: Path, member: str, day: date) -> tuple[Path, Path]:
@@ -60,130 +65,119 @@ def write_statements(con: duckdb.DuckDBPyConnection, day: date, out_dir: Path, *
     if run is None:
         raise ValueError(f"{day} has not been settled; run `venue eod --date {day}` first")
     cutoff, prev_cutoff = run
-    members = [m for (m,) in con.execute("SELECT DISTINCT clearing_member FROM accounts WHERE clearing_member <> '' ORDER BY 1").fetchall()]
+    con.execute(_MACROS)
+    start = prev_cutoff if prev_cutoff is not None else -(2**62)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE statement_rows AS {_STATEMENT}", {"day": day, "start": start, "cutoff": cutoff})
+    members = [m for (m,) in con.execute("SELECT DISTINCT member FROM statement_rows ORDER BY 1").fetchall()]
     written: list[Path] = []
     for member in members:
         csv_path, fix_path = paths(out_dir, member, day)
         if csv_path.exists() and fix_path.exists():
             continue
-        rows = _statement(con, member, day, cutoff, prev_cutoff, currency)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(csv_path, _csv_text(rows))
-        _atomic(fix_path, _fix_text(rows, member, day, cutoff, comp_id))
+        tmp = csv_path.with_suffix(".csv.tmp")
+        con.execute(
+            f"COPY (SELECT {', '.join(_OUT)} FROM statement_rows WHERE member = $member ORDER BY ord, sort_account, sort_symbol, sort_trade, sort_side)"
+            f" TO '{_quoted(tmp)}' (HEADER, DELIMITER ',')", {"member": member, "day": day, "currency": currency})
+        _publish(tmp, csv_path)
+        _atomic(fix_path, _fix_text(con, member, day, cutoff, comp_id, currency))
         written += [csv_path, fix_path]
+    con.execute("DROP TABLE statement_rows")
     return written
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open(tmp, "w", encoding="ascii", newline="") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
-def _statement(con: duckdb.DuckDBPyConnection, member: str, day: date, cutoff: int, prev_cutoff: int | None, currency: str) -> list[dict[str, object]]:
-    base = {"business_date": str(day), "clearing_member": member, "currency": currency}
-    firms = dict(con.execute("SELECT account, firm FROM accounts WHERE clearing_member = ?", (member,)).fetchall())
-    rows: list[dict[str, object]] = []
-    start = prev_cutoff if prev_cutoff is not None else -(2**62)
-    for tid, sym, side, acct, firm, qty, price, fee in con.execute(
-        "SELECT trade_id, symbol, 'BUY', buy_account, buy_firm, qty, price, buy_fee FROM trades"
-        " WHERE buy_member = ? AND ts_us >= ? AND ts_us < ?"
-        " UNION ALL SELECT trade_id, symbol, 'SELL', sell_account, sell_firm, qty, price, sell_fee FROM trades"
-        " WHERE sell_member = ? AND ts_us >= ? AND ts_us < ? ORDER BY 1, 3",
-        (member, start, cutoff, member, start, cutoff),
-    ).fetchall():
-        rows.append({**base, "record": "TRADE", "firm": firm, "account": acct, "symbol": sym, "trade_id": tid, "side": side,
-                     "qty": qty, "price": _num(price), "fees": -fee})
-    amounts: dict[tuple[str, str | None], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for acct, sym, kind, amount in con.execute(
-        "SELECT c.account, c.symbol, c.kind, sum(c.amount) FROM cash_entries c JOIN accounts a USING (account)"
-        " WHERE a.clearing_member = ? AND c.business_date = ? GROUP BY ALL ORDER BY ALL", (member, day)
-    ).fetchall():
-        amounts[(acct, sym)][KINDS.get(kind, "deposits_withdrawals")] += amount
-    per_account: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for (acct, _), kinds in amounts.items():
-        for k, v in kinds.items():
-            per_account[acct][k] += v
-    for acct, sym, qty, closed, avg, realised, px, method, prior in con.execute(
-        "SELECT e.account, e.symbol, e.qty, e.closed_qty, e.avg_price, e.realised, e.settlement_price, s.method, e.prior_settlement_price"
-        " FROM eod_positions e JOIN accounts a USING (account) LEFT JOIN settlement_prices s USING (business_date, symbol)"
-        " WHERE a.clearing_member = ? AND e.business_date = ? ORDER BY 1, 2", (member, day)
-    ).fetchall():
-        got = amounts.get((acct, sym), {})
-        rows.append({**base, "record": "POSITION", "firm": firms.get(acct, ""), "account": acct, "symbol": sym,
-                     "long_qty": max(qty, 0), "short_qty": max(-qty, 0), "closed_qty": closed, "settlement_price": _num(px),
-                     "settlement_method": method or "", "prior_settlement_price": _num(prior), "avg_price": _num(avg),
-                     "realised_pnl": to_cents(realised), **{k: got.get(k, Decimal("0.00")) for k in KINDS.values()}})
-    opening = dict(con.execute(
-        "SELECT c.account, sum(c.amount) FROM cash_entries c JOIN accounts a USING (account)"
-        " WHERE a.clearing_member = ? AND c.business_date < ? GROUP BY 1", (member, day)
-    ).fetchall())
-    total: dict[str, Decimal] = defaultdict(Decimal)
-    for acct in sorted(set(firms) & (set(per_account) | set(opening))):
-        day_amounts = per_account.get(acct, {})
-        values = {k: day_amounts.get(k, Decimal("0.00")) for k in (*KINDS.values(), "deposits_withdrawals")}
-        values["net_due"] = sum((values[k] for k in KINDS.values()), Decimal("0.00"))
-        values["opening_balance"] = opening.get(acct, Decimal("0.00"))
-        values["closing_balance"] = values["opening_balance"] + values["deposits_withdrawals"] + values["net_due"]
-        rows.append({**base, "record": "ACCOUNT", "firm": firms[acct], "account": acct, **values})
-        for k, v in values.items():
-            total[k] += v
-    rows.append({**base, "record": "TOTAL", **{k: total.get(k, Decimal("0.00")) for k in (*KINDS.values(), "deposits_withdrawals", "net_due", "opening_balance", "closing_balance")}})
-    return rows
+_AMOUNTS = ", ".join(f"sum(amount) FILTER (WHERE kind = '{k}') AS {c}" for c, k in KINDS.items())
+_MONEY = ", ".join(f"stmt_money({c}) AS {c}" for c in KINDS)
+
+_STATEMENT = f"""
+WITH acc AS (SELECT account, firm, clearing_member AS member FROM accounts WHERE clearing_member <> ''),
+day_cash AS (
+    SELECT acc.member, c.account, c.symbol, c.kind, sum(c.amount) AS amount FROM cash_entries c JOIN acc USING (account)
+    WHERE c.business_date = $day GROUP BY ALL),
+by_position AS (SELECT account, symbol, {_AMOUNTS} FROM day_cash WHERE symbol IS NOT NULL GROUP BY ALL),
+by_account AS (
+    SELECT account, {_AMOUNTS}, sum(amount) FILTER (WHERE kind IN ('DEPOSIT', 'WITHDRAWAL')) AS deposits,
+           sum(amount) FILTER (WHERE kind NOT IN ('DEPOSIT', 'WITHDRAWAL')) AS net_due
+    FROM day_cash GROUP BY ALL),
+opening AS (
+    SELECT c.account, sum(c.amount) AS balance FROM cash_entries c JOIN acc USING (account)
+    WHERE c.business_date < $day GROUP BY ALL),
+accounts_out AS (
+    SELECT acc.member, acc.account, acc.firm, coalesce(o.balance, 0) AS opening, b.* EXCLUDE (account)
+    FROM acc LEFT JOIN opening o USING (account) LEFT JOIN by_account b USING (account)
+    WHERE o.account IS NOT NULL OR b.account IS NOT NULL)
+SELECT member, 1 AS ord, account AS sort_account, symbol AS sort_symbol, trade_id AS sort_trade, side AS sort_side,
+       'TRADE' AS record, firm, account, symbol, CAST(trade_id AS VARCHAR) AS trade_id, side, CAST(qty AS VARCHAR) AS qty,
+       stmt_num(price) AS price, '' AS long_qty, '' AS short_qty, '' AS closed_qty, '' AS settlement_price,
+       '' AS settlement_method, '' AS prior_settlement_price, '' AS avg_price, '' AS realised_pnl,
+       stmt_money(-fee) AS fees, '' AS premium, '' AS variation_margin, '' AS funding, '' AS final_settlement,
+       '' AS deposits_withdrawals, '' AS opening_balance, '' AS net_due, '' AS closing_balance
+FROM (SELECT buy_member AS member, trade_id, symbol, 'BUY' AS side, buy_account AS account, buy_firm AS firm, qty, price, buy_fee AS fee
+      FROM trades WHERE buy_member <> '' AND ts_us >= $start AND ts_us < $cutoff
+      UNION ALL
+      SELECT sell_member, trade_id, symbol, 'SELL', sell_account, sell_firm, qty, price, sell_fee
+      FROM trades WHERE sell_member <> '' AND ts_us >= $start AND ts_us < $cutoff)
+UNION ALL
+SELECT acc.member, 2, e.account, e.symbol, NULL, NULL, 'POSITION', acc.firm, e.account, e.symbol, '', '', '', '',
+       CAST(greatest(e.qty, 0) AS VARCHAR), CAST(greatest(-e.qty, 0) AS VARCHAR), CAST(e.closed_qty AS VARCHAR),
+       stmt_num(e.settlement_price), coalesce(s.method, ''), stmt_num(e.prior_settlement_price), stmt_num(e.avg_price),
+       CAST(CAST(round_even(e.realised, 2) AS DECIMAL(18,2)) AS VARCHAR),
+       stmt_money(p.fees), stmt_money(p.premium), stmt_money(p.variation_margin), stmt_money(p.funding),
+       stmt_money(p.final_settlement), '', '', '', ''
+FROM eod_positions e JOIN acc USING (account) LEFT JOIN settlement_prices s USING (business_date, symbol)
+LEFT JOIN by_position p ON p.account = e.account AND p.symbol = e.symbol
+WHERE e.business_date = $day
+UNION ALL
+SELECT member, 3, account, NULL, NULL, NULL, 'ACCOUNT', firm, account, '', '', '', '', '', '', '', '', '', '', '', '', '',
+       {_MONEY}, stmt_money(deposits), stmt_money(opening), stmt_money(net_due),
+       stmt_money(opening + coalesce(deposits, 0) + coalesce(net_due, 0))
+FROM accounts_out
+UNION ALL
+SELECT member, 4, NULL, NULL, NULL, NULL, 'TOTAL', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
+       {", ".join(f"stmt_money(sum({c}))" for c in KINDS)}, stmt_money(sum(deposits)), stmt_money(sum(opening)),
+       stmt_money(sum(net_due)), stmt_money(sum(opening + coalesce(deposits, 0) + coalesce(net_due, 0)))
+FROM accounts_out GROUP BY member
+"""
+_OUT = ["record", "CAST($day AS VARCHAR) AS business_date", "member AS clearing_member", *COLUMNS[3:-1], "$currency AS currency"]
 
 
-def _num(value: Decimal | None) -> str:
-    """A price as plain text without trailing zeros (100020.50000000 -> 100020.5)."""
-    return "" if value is None else format(value.normalize(), "f")
-
-
-def _csv_text(rows: list[dict[str, object]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r.get(k, "") for k in COLUMNS})
-    return buf.getvalue()
-
-
-def _fix_text(rows: list[dict[str, object]], member: str, day: date, cutoff: int, comp_id: str) -> str:
-    positions = [r for r in rows if r["record"] == "POSITION"]
+def _fix_text(con: duckdb.DuckDBPyConnection, member: str, day: date, cutoff: int, comp_id: str, currency: str) -> str:
+    """PositionReports: DuckDB renders each body from MsgType to the last PosAmt; here each
+    gets its BeginString, BodyLength and CheckSum."""
+    amounts = " || ".join(f"'707={code}{SOH}708=' || {col} || '{SOH}'" for col, code in POS_AMT_TYPES.items())
     sending = utc(cutoff).strftime("%Y%m%d-%H:%M:%S.%f")
+    bodies = con.execute(f"""
+        SELECT '35=AP{SOH}49=' || $comp_id || '{SOH}56=' || $member || '{SOH}34=' || row_number() OVER (ORDER BY account, symbol)
+            || '{SOH}52={sending}{SOH}721=' || $member || '-{day:%Y%m%d}-' || row_number() OVER (ORDER BY account, symbol)
+            || '{SOH}727=' || count(*) OVER () || '{SOH}728=0{SOH}715={day:%Y%m%d}{SOH}1=' || account || '{SOH}581=1{SOH}15=' || $currency
+            || '{SOH}730=' || settlement_price || '{SOH}731=' || CASE WHEN settlement_method IN {OBSERVED} THEN '1' ELSE '2' END
+            || CASE WHEN prior_settlement_price = '' THEN '' ELSE '{SOH}734=' || prior_settlement_price END
+            || '{SOH}453=1{SOH}448=' || $member || '{SOH}447=D{SOH}452=4{SOH}55=' || symbol || '{SOH}702=1{SOH}703=TOT{SOH}704=' || long_qty
+            || '{SOH}705=' || short_qty || '{SOH}753={len(POS_AMT_TYPES)}{SOH}' || {amounts}
+        FROM statement_rows WHERE member = $member AND record = 'POSITION' ORDER BY account, symbol""",
+        {"member": member, "comp_id": comp_id, "currency": currency}).fetchall()
     lines = []
-    for n, r in enumerate(positions, 1):
-        m = simplefix.FixMessage()
-        m.append_pair(8, "FIX.4.4")
-        m.append_pair(35, "AP")
-        m.append_pair(49, comp_id)
-        m.append_pair(56, member)
-        m.append_pair(34, n)
-        m.append_pair(52, sending)
-        m.append_pair(721, f"{member}-{day:%Y%m%d}-{n}")
-        m.append_pair(727, len(positions))
-        m.append_pair(728, 0)
-        m.append_pair(715, f"{day:%Y%m%d}")
-        m.append_pair(1, r["account"])
-        m.append_pair(581, 1)
-        m.append_pair(15, r["currency"])
-        m.append_pair(730, r["settlement_price"])
-        m.append_pair(731, 1 if r["settlement_method"] in OBSERVED else 2)
-        if r["prior_settlement_price"] != "":
-            m.append_pair(734, r["prior_settlement_price"])
-        m.append_pair(453, 1)
-        m.append_pair(448, member)
-        m.append_pair(447, "D")
-        m.append_pair(452, 4)
-        m.append_pair(55, r["symbol"])
-        m.append_pair(702, 1)
-        m.append_pair(703, "TOT")
-        m.append_pair(704, r["long_qty"])
-        m.append_pair(705, r["short_qty"])
-        m.append_pair(753, len(POS_AMT_TYPES))
-        for field, code in POS_AMT_TYPES.items():
-            m.append_pair(707, code)
-            m.append_pair(708, r[field])
-        lines.append(m.encode().decode("ascii"))
+    for (body,) in bodies:
+        head = f"8=FIX.4.4{SOH}9={len(body)}{SOH}"
+        lines.append(f"{head}{body}10={sum((head + body).encode('ascii')) % 256:03d}{SOH}")
     return "\n".join(lines) + ("\n" if lines else "")
