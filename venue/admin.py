@@ -127,11 +127,10 @@ class AdminServer:
         with os.fdopen(fd, "w") as f:
             f.write(self.token)
         os.chmod(self.token_path, 0o600)
-        old = os.umask(0o177)
-        try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=MAX_LINE)
-        finally:
-            os.umask(old)
+        # chmod rather than umask: the umask is process-wide, and quickfix threads write files too.
+        # Until the chmod, a client could connect but still needs the token.
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path), limit=MAX_LINE)
+        os.chmod(self.socket_path, 0o600)
         log.info("admin channel on %s", self.socket_path)
 
     async def close(self) -> None:
