@@ -57,6 +57,7 @@ from venue.fix.codec import (
 from venue.fix.marketdata import MarketData
 from venue.fix.reports import HEAD, TAIL, Renderer
 from venue.fix.security_list import security_list
+from venue.fix.sender import Item, SendLanes
 from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
 from venue.refdata import FirmRecord, ReferenceData, SessionRecord
 from venue.sequencer import Sequencer
@@ -71,15 +72,17 @@ class _Session:
     sid: fix.SessionID
     session: fix.Session | None = None
     logged_on: bool = False
+    lane: int = 0  # the SendLanes lane its messages go out on, in order
 
 
 class OrderEntryGateway(fix.Application):  # type: ignore[misc]
-    def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path) -> None:
+    def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path,
+                 send_lanes: int = 4) -> None:
         super().__init__()
         self.sequencer = sequencer
         self.instruments = {i.symbol: i for i in reference.instruments}
         self.renderer = Renderer(self.instruments)
-        self.md = MarketData(self.renderer, self.send)
+        self.md = MarketData(self.renderer, self._send_from_loop)
         self.state_dir = state_dir
         firms = {f.id: f for f in reference.firms}
         self.sessions: dict[str, _Session] = {
@@ -90,6 +93,10 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
             sessions=[(s.sender_comp_id, s.settings) for s in reference.sessions],
         )
         self.dd = fix.DataDictionary(str(DATA_DICTIONARY))
+        self.lanes = SendLanes(self.dd, min(send_lanes, max(1, len(self.sessions))))
+        for st in self.sessions.values():
+            st.lane = self.lanes.lane()
+        self._batch: list[list[Item]] | None = None  # while on_events runs: what each lane gets
         self._notes: dict[tuple[str, str], str] = {}
         self._inbox: deque[tuple[Command, EdgeNote | None]] = deque()  # quickfix threads -> loop
         self._drain_scheduled = False
@@ -110,6 +117,7 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         self._acceptor.start()
         for st in self.sessions.values():
             st.session = fix.Session.lookupSession(st.sid)
+        self.lanes.start()
         log.info("order entry listening on port %s for %d sessions", self.settings[0]["SocketAcceptPort"], len(self.sessions))
 
     async def stop(self) -> None:
@@ -118,8 +126,10 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         if self._acceptor is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._acceptor.stop)
 
-    def close(self) -> None:
-        """After the sequencer has drained: release quickfix's sessions."""
+    def close(self, timeout: float = 30.0) -> None:
+        """After the sequencer has drained: send what is queued (to the sessions' stores,
+        for resend), then release quickfix's sessions."""
+        self.lanes.close(timeout)
         for st in self.sessions.values():
             st.session = None
         self._acceptor = None
@@ -257,19 +267,38 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
     # ------------------------------------------------------------------ outbound
 
     def send(self, name: str, raw: str) -> None:
-        """Send a rendered message to a session (logged on or not: quickfix stores it for
-        resend). Never raises."""
+        """Send a rendered message to a session, from any thread (logged on or not:
+        quickfix stores it for resend). Never raises."""
+        st = self.sessions.get(name)
+        if st is not None and st.session is not None:
+            self.lanes.post(st.lane, ((st.session, raw),))
+
+    def _send_from_loop(self, name: str, raw: str) -> None:
+        """As `send`, on the loop thread: during on_events, collected per lane and posted
+        once per batch (one queue hand-off per lane, not per message)."""
         st = self.sessions.get(name)
         if st is None or st.session is None:
             return
-        try:
-            st.session.send(fix.Message(raw, self.dd, False) if "\x01268=" in raw or "\x01146=" in raw else fix.Message(raw, False))
-        except Exception:
-            log.exception("could not send to %s: %r", name, raw)
+        batch = self._batch
+        if batch is None:
+            self.lanes.post(st.lane, ((st.session, raw),))
+        else:
+            batch[st.lane].append((st.session, raw))
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber: each event to the session(s) it belongs to."""
-        send, r = self.send, self.renderer
+        self._batch = batch = [[] for _ in self.lanes.queues]
+        try:
+            self._render(events)
+            self.md.on_events(events)
+        finally:
+            self._batch = None
+            for lane, items in enumerate(batch):
+                if items:
+                    self.lanes.post(lane, items)
+
+    def _render(self, events: Sequence[Event]) -> None:
+        send, r = self._send_from_loop, self.renderer
         for ev in events:
             t = type(ev)
             try:
@@ -287,4 +316,3 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
                     send(ev.session, r.mass_cancel_report(ev))  # type: ignore[union-attr, arg-type]
             except Exception:  # one event that cannot be rendered must not cost the batch's others
                 log.exception("could not render %r", ev)
-        self.md.on_events(events)
