@@ -83,6 +83,7 @@ class Venue:
         accounts = account_map(ref.accounts(), ref.clearing_members)
         ledger = await asyncio.to_thread(open_ledger, cfg, accounts, ref.instruments)
         self.clearing = await asyncio.to_thread(Clearing.open, cfg, ledger, lambda: new_core(cfg, ref), self.sequencer.next_seq - 1)
+        self.clearing.sync_books(self.engine.books)
         self.sequencer.subscribers.append(self.clearing.writer)
         self.clearing.expire_settled(self.engine.books, self.sequencer.submit)
 

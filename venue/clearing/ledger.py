@@ -415,6 +415,10 @@ class Ledger:
             "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
         })
 
+    def seed_levels(self, levels: Mapping[str, tuple[dict[int, int], dict[int, int]]]) -> None:
+        """Every book's displayed levels (price ticks -> qty) as they stand now."""
+        self._levels = {s: (dict(b), dict(a)) for s, (b, a) in levels.items()}
+
     def _top(self, symbol: str, seq: int) -> tuple[str, Decimal | None, Decimal | None, int]:
         inst = self.instruments[symbol]
         bids, asks = self._levels[symbol]

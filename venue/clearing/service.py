@@ -142,6 +142,12 @@ class Clearing:
     async def check(self, timeout: float) -> Report:
         return await self.writer.run(lambda led: check(led, self.core_factory(), self.journal_dir, led.last_seq), timeout)
 
+    def sync_books(self, books: Mapping[str, Book]) -> None:
+        """Start the ledger's view of each book (for the settlement price's mid rule) from the
+        recovered books: recovery applies the journal without publishing book deltas, so the
+        deltas that follow only make sense on top of the whole book. Before the sequencer runs."""
+        self.ledger.seed_levels({s: ({p: lv.qty for p, lv in b.bids.items()}, {p: lv.qty for p, lv in b.asks.items()}) for s, b in books.items()})
+
     def expire_settled(self, books: Mapping[str, Book], submit: Callable[[SetPhase], None]) -> list[str]:
         """Contracts the ledger has settled at expiry but the core still trades (a restart
         builds books from reference data): move them to the expired phase, through the
