@@ -28,8 +28,8 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +42,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tools.loadgen import LoadResult, LoadSession, connect, logout, run  # noqa: E402
+from tools.loadgen import LoadResult, LoadSession, connect, logout, run
 
 FIRMS = 10
 
@@ -53,13 +53,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_config(root: Path, members: int) -> Path:
+def bench_config(root: Path, members: int, nice: int = 10) -> Path:
     """The demo venue with ten bench firms (two accounts each) and `members` clearing
     members: 1 clears every bench firm, 10 clear one firm each, 0 none at all."""
     data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     data["venue"]["order_entry"]["port"] = free_port()
     data["venue"]["drop_copy"]["port"] = free_port()
     data["venue"]["var_dir"] = str(root / "var")
+    data["venue"]["drop_copy_nice"] = nice
     for k in range(1, FIRMS + 1):
         data["firms"].append({"id": f"BENCH{k}", "accounts": [f"BENCH{k}-A", f"BENCH{k}-B"],
                               "sessions": [{"sender_comp_id": f"BENCH{k}", "username": f"bench{k}", "password": f"bench{k}-secret"}]})
@@ -84,9 +85,9 @@ def firm_sessions() -> list[LoadSession]:
 class Venue:
     """`venue run` on a bench config, in a subprocess."""
 
-    def __init__(self, root: Path, members: int) -> None:
+    def __init__(self, root: Path, members: int, nice: int) -> None:
         self.root = root
-        self.config = bench_config(root, members)
+        self.config = bench_config(root, members, nice)
         cfg = yaml.safe_load(self.config.read_text())
         self.port, self.dc_port = cfg["venue"]["order_entry"]["port"], cfg["venue"]["drop_copy"]["port"]
         self.log = root / "venue.log"
@@ -143,8 +144,8 @@ class Consumers:
         return json.loads(self.out.read_text())  # type: ignore[no-any-return]
 
 
-def latency(members: int, *, duration: float, rate: float) -> tuple[LoadResult, dict[str, float]]:
-    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members) as venue:
+def latency(members: int, *, duration: float, rate: float, nice: int) -> tuple[LoadResult, dict[str, float]]:
+    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members, nice) as venue:
         consumers = Consumers(Path(tmp), venue.dc_port, members)
         ss = firm_sessions()
         connect(venue.port, ss)
@@ -155,8 +156,8 @@ def latency(members: int, *, duration: float, rate: float) -> tuple[LoadResult, 
         return load, consumers.finish()
 
 
-def throughput(members: int, *, duration: float, window: int) -> LoadResult:
-    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members) as venue:
+def throughput(members: int, *, duration: float, window: int, nice: int) -> LoadResult:
+    with tempfile.TemporaryDirectory(prefix=f"dc-bench-{members}-") as tmp, Venue(Path(tmp), members, nice) as venue:
         consumers = Consumers(Path(tmp), venue.dc_port, members) if members else None
         ss = firm_sessions()
         connect(venue.port, ss)
@@ -245,6 +246,7 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s for the latency measurement")
     p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
     p.add_argument("--rounds", type=int, default=3, help="interleaved throughput runs with and without members")
+    p.add_argument("--nice", type=int, default=10, help="venue.drop_copy_nice: the drop-copy process's CPU niceness")
     p.add_argument("--consume", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--members", type=int, default=0, help=argparse.SUPPRESS)
@@ -253,15 +255,15 @@ def main() -> int:
     if a.consume:
         return consume(a.port, a.members, a.out)
     print(f"{FIRMS} firms over FIX order entry; duration {a.duration}s per run; {os.cpu_count()} cpus, load average "
-          f"{os.getloadavg()[0]:.1f} at start; journal fsync per batch")
+          f"{os.getloadavg()[0]:.1f} at start; journal fsync per batch; drop-copy process nice {a.nice}")
     for members in (1, 10):
-        load, lat = latency(members, duration=a.duration, rate=a.rate)
+        load, lat = latency(members, duration=a.duration, rate=a.rate, nice=a.nice)
         print(f"latency  {members:2d} member(s) @ {a.rate:,.0f} orders/s offered ({load.acked:,} orders acked): "
               f"{lat['copies']:,.0f} copies, p50 {lat['p50_us'] / 1000:.2f} ms, p99 {lat['p99_us'] / 1000:.2f} ms, max {lat['max_us'] / 1000:.1f} ms", flush=True)
     nones, tens = [], []
     for _ in range(a.rounds):  # interleaved: the machine's load drifts between runs
-        nones.append(throughput(0, duration=a.duration, window=a.window).throughput)
-        tens.append(throughput(10, duration=a.duration, window=a.window).throughput)
+        nones.append(throughput(0, duration=a.duration, window=a.window, nice=a.nice).throughput)
+        tens.append(throughput(10, duration=a.duration, window=a.window, nice=a.nice).throughput)
     none, ten = statistics.median(nones), statistics.median(tens)
     ratio = ten / none if none else float("nan")
     print(f"throughput (median of {a.rounds})  no members: {none:,.0f} orders/s {[round(x) for x in nones]}; "

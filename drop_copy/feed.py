@@ -74,7 +74,7 @@ class Mode(Enum):
 class Pending:
     """An event waiting in one or more members' buffers; renders its copies once."""
 
-    __slots__ = ("event", "_copies")
+    __slots__ = ("_copies", "event")
 
     def __init__(self, event: Event) -> None:
         self.event = event
@@ -171,11 +171,10 @@ def _entitled_events(events: Sequence[Event], member: Member) -> list[Event]:
     """The events with a side the member clears: only those are rendered during a catch-up."""
     out: list[Event] = []
     for ev in events:
-        t = type(ev)
-        if t is Fill:
+        if isinstance(ev, Fill):
             if member.entitled(ev.taker.entry.firm, ev.taker.entry.account) or member.entitled(ev.maker.entry.firm, ev.maker.entry.account):
                 out.append(ev)
-        elif t is ExecReport and member.entitled(ev.order.entry.firm, ev.order.entry.account):
+        elif isinstance(ev, ExecReport) and member.entitled(ev.order.entry.firm, ev.order.entry.account):
             out.append(ev)
     return out
 
@@ -233,11 +232,10 @@ class DropCopyFeed:
         streams = self.streams
         routed: list[tuple[Pending, frozenset[str]]] = []
         for ev in events:
-            t = type(ev)
-            if t is Fill:
+            if isinstance(ev, Fill):
                 a, b = ev.taker.entry, ev.maker.entry
                 who = ids_for(a.firm, a.account) | ids_for(b.firm, b.account)
-            elif t is ExecReport and ev.exec_type is not _X_STATUS:
+            elif isinstance(ev, ExecReport) and ev.exec_type is not _X_STATUS:
                 e = ev.order.entry
                 who = ids_for(e.firm, e.account)
             else:
@@ -246,8 +244,7 @@ class DropCopyFeed:
                 routed.append((Pending(ev), who))
         first, last = events[0].seq, events[-1].seq
         with self.wake:
-            if last > self.published:
-                self.published = last
+            self.published = max(self.published, last)
             notify = False
             for stream in streams.values():
                 if stream.mode is not Mode.LIVE:

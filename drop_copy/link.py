@@ -37,12 +37,11 @@ class DropCopyLink:
     async def start(self, published: int, timeout: float = 60.0) -> None:
         """Start the process and wait until it listens."""
         self._written = self._latest = published
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "drop_copy", "--config", str(self.config), "--published", str(published), "--log-level", self.log_level],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
+        args = [sys.executable, "-m", "drop_copy", "--config", str(self.config), "--published", str(published), "--log-level", self.log_level]
+        loop = asyncio.get_running_loop()
+        self.proc = await loop.run_in_executor(None, lambda: subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
         assert self.proc.stdout is not None and self.proc.stdin is not None
-        line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, self.proc.stdout.readline), timeout)
+        line = await asyncio.wait_for(loop.run_in_executor(None, self.proc.stdout.readline), timeout)
         if line.strip() != b"ready":
             raise RuntimeError(f"the drop-copy process did not start (exit {self.proc.poll()})")
         self._fd = self.proc.stdin.fileno()
@@ -52,8 +51,7 @@ class DropCopyLink:
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber: the batch's last seq to the process, never blocking."""
         seq = events[-1].seq
-        if seq > self._latest:
-            self._latest = seq
+        self._latest = max(self._latest, seq)
         self._tell()
 
     def _tell(self) -> None:
@@ -84,7 +82,7 @@ class DropCopyLink:
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(loop.run_in_executor(None, proc.wait), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.terminate()
             await asyncio.wait_for(loop.run_in_executor(None, proc.wait), 5)
         if proc.stdout is not None:

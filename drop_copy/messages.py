@@ -56,12 +56,12 @@ def copies(events: Iterable[Event], renderer: Renderer) -> Iterator[Copy]:
     """Every copyable side of `events`, in stream order, rendered. Status answers (150=I)
     are not executions and are never copied; rejects are, and members filter them."""
     for ev in events:
-        if type(ev) is Fill:
+        if isinstance(ev, Fill):
             taker, maker = renderer.fill_reports(ev)
             t, m = ev.taker.entry, ev.maker.entry
             yield Copy(ev.seq, ev.taker_exec_id, t.firm, t.account, _X_TRADE, _append(taker, copy_fields(t.firm, ev.seq, ev.trade_id)))
             yield Copy(ev.seq, ev.maker_exec_id, m.firm, m.account, _X_TRADE, _append(maker, copy_fields(m.firm, ev.seq, ev.trade_id)))
-        elif type(ev) is ExecReport and ev.exec_type is not _X_STATUS:
+        elif isinstance(ev, ExecReport) and ev.exec_type is not _X_STATUS:
             e = ev.order.entry
             yield Copy(ev.seq, ev.exec_id, e.firm, e.account, ev.exec_type, renderer.execution_report(ev, copy_fields(e.firm, ev.seq)))
 

@@ -43,10 +43,6 @@ from venue.refdata import open_reference
 from venue.sequencer import Core
 
 log = logging.getLogger("drop_copy")
-
-# Lower CPU priority than the venue: when the machine is short of CPU, copies wait (and a
-# member that falls too far behind is caught up from the journal), matching does not.
-NICE = 10
 # The writers release the interpreter lock in every quickfix call; with the default 5 ms
 # switch interval each one waits that long to get it back from the follower's Python.
 SWITCH_INTERVAL_S = 0.0005
@@ -104,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.nice(NICE)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     from venue.app import new_core  # the venue's own core builder: the replica must match it exactly
 
@@ -113,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"drop_copy: config error: {exc}", file=sys.stderr)
         return 2
+    # Lower CPU priority than the venue (venue.drop_copy_nice): when the machine is short of
+    # CPU, copies wait (a member too far behind is caught up from the journal), matching does not.
+    os.nice(cfg.venue.drop_copy_nice)
     ref = open_reference(cfg)
     journal = cfg.var_path() / cfg.journal.dir
     snapshots = cfg.var_path() / cfg.snapshots.dir

@@ -114,7 +114,7 @@ def trade_reports(request: TradeRequest, member: Member, batches: Iterable[tuple
     sides: list[tuple[Fill, bool]] = []
     for _, events in batches:
         for ev in events:
-            if type(ev) is Fill and request.matches(ev):
+            if isinstance(ev, Fill) and request.matches(ev):
                 for taker, o in ((True, ev.taker), (False, ev.maker)):
                     if member.entitled(o.entry.firm, o.entry.account):
                         sides.append((ev, taker))

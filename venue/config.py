@@ -171,6 +171,7 @@ class VenueSettings:
     stp_scope: StpScope = StpScope.ACCOUNT
     opening_phase: TradingPhase = TradingPhase.OPEN
     reference_db: str = ""  # SQLAlchemy URL; empty: sqlite file under var_dir
+    drop_copy_nice: int = 10  # CPU niceness of the drop-copy process: short of CPU, copies wait, matching does not
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

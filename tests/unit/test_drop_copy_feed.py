@@ -42,13 +42,11 @@ def expected(seqr: HandSequencer, member: Member) -> list[int]:
     """The ExecIDs a member must see, in order, from the events the venue published."""
     out: list[int] = []
     for ev in seqr.events:
-        if type(ev) is Fill:
-            for o, eid in ((ev.taker, ev.taker_exec_id), (ev.maker, ev.maker_exec_id)):
-                if member.entitled(o.entry.firm, o.entry.account):
-                    out.append(eid)
-        elif type(ev) is ExecReport and ev.exec_type is not ExecType.ORDER_STATUS:
-            if member.entitled(ev.order.entry.firm, ev.order.entry.account) and (member.include_rejects or ev.exec_type is not ExecType.REJECTED):
-                out.append(ev.exec_id)
+        if isinstance(ev, Fill):
+            out += [eid for o, eid in ((ev.taker, ev.taker_exec_id), (ev.maker, ev.maker_exec_id)) if member.entitled(o.entry.firm, o.entry.account)]
+        elif (isinstance(ev, ExecReport) and ev.exec_type is not ExecType.ORDER_STATUS and member.entitled(ev.order.entry.firm, ev.order.entry.account)
+              and (member.include_rejects or ev.exec_type is not ExecType.REJECTED)):
+            out.append(ev.exec_id)
     return out
 
 
