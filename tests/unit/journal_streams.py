@@ -41,7 +41,6 @@ def stream(seed: int, n: int, *, operator: bool = False) -> Iterator[tuple[int, 
     rnd = random.Random(seed)
     ts = T0
     mid = {BTC: 100, ETH: 100}
-    phase = {BTC: TradingPhase.OPEN, ETH: TradingPhase.OPEN}
     sent: list[tuple[str, str, str, Side]] = []  # (firm, cl_ord_id, symbol, side) of every order sent
     accounts = list(ACCOUNTS)
     for seq in range(1, n + 1):
@@ -95,9 +94,7 @@ def stream(seed: int, n: int, *, operator: bool = False) -> Iterator[tuple[int, 
             cmd = RejectRequest(session=f"S-{firm}", firm=firm, cl_ord_id=cl, symbol=symbol, side=side,
                                 reason=RejectReason.INVALID_PRICE, text="off the tick grid", account=account)
         elif r < 0.913:
-            # out of OPEN and back only: PRE_OPEN -> HALTED with a crossed book fails Book.validate()
-            phase[symbol] = rnd.choice((TradingPhase.HALTED, TradingPhase.PRE_OPEN)) if phase[symbol] is TradingPhase.OPEN else TradingPhase.OPEN
-            cmd = SetPhase(symbol=symbol, phase=phase[symbol])
+            cmd = SetPhase(symbol=symbol, phase=rnd.choice((TradingPhase.HALTED, TradingPhase.PRE_OPEN, TradingPhase.OPEN, TradingPhase.OPEN)))
         elif r < 0.925:
             cmd = EndOfDay()
         elif r < 0.94 and operator:
