@@ -67,3 +67,15 @@ def test_a_session_acts_only_on_its_own_firm(venue: VenueThread) -> None:
     a.send("H", [(11, "X1"), (55, "BTC-PERP"), (54, 1)])
     assert get(a.expect_type("8", t11="X1", t150="I"), 39) == "0"  # untouched
     assert a.quiet(0.2) == []
+
+
+def test_gtd_order_expires(venue: VenueThread) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    a = venue.logged_on("FIRM1")
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y%m%d-%H:%M:%S.%f")
+    a.new_order("GTD1", "BTC-PERP", 1, 2, "99000", account="FIRM1-A", tif="6", extra=[(126, soon)])
+    a.expect_type("8", t11="GTD1", t150="0")
+    expired = a.expect_type("8", timeout=10, t11="GTD1", t150="C")
+    assert (get(expired, 39), get(expired, 151), get(expired, 58)) == ("C", "0", "GTD order expired")
+    check_engine(venue)
