@@ -136,7 +136,11 @@ _PHASE_MOVES = {
 
 class PreTradeCheck(Protocol):
     """Pre-trade risk (venue/risk.py): asked before an order or a replace can add exposure,
-    after the request itself has been validated. Returns a refusal or None; never raises."""
+    after the request itself has been validated. Returns a refusal or None; never raises.
+
+    check_new and check_replace are the last gate: once one returns None the engine accepts
+    the order or applies the replace without refusing it for any other reason, so a risk
+    state that follows NEW and REPLACED events needs no per-order bookkeeping of its own."""
 
     def check_new(self, ts: int, cmd: NewOrder, book: Book) -> Refusal | None: ...
 
