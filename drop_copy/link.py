@@ -1,6 +1,8 @@
 """The venue's side of drop copy: start the drop-copy process, tell it what is published.
 
-`venue/app.py` starts it after recovery (before order entry listens) and stops it first.
+`venue/app.py` starts it after recovery (before order entry listens) and stops it first;
+if it dies, the next batch finds the pipe broken and another is started (members resume
+after what their FIX stores hold, the rest regenerated from the journal).
 The subscriber `on_events` runs on the sequencer's loop after each batch is journaled and
 published, and writes one line, the batch's last sequence number, to the process's stdin
 (non-blocking: if the pipe is full, the number is written with the next batch or a moment
@@ -21,7 +23,9 @@ from venue.events import Event
 
 log = logging.getLogger(__name__)
 
-RETRY_S = 0.005
+RETRY_S = 0.005  # a full pipe: tell again this much later
+RESTART_DELAY_S = 0.5  # a dead process: start another after this (times the attempt)
+RESTART_ATTEMPTS = 5
 
 
 class DropCopyLink:
@@ -33,6 +37,8 @@ class DropCopyLink:
         self._written = 0  # the last seq the process was told
         self._latest = 0  # the last seq published
         self._retry: asyncio.TimerHandle | None = None
+        self._restart: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self, published: int, timeout: float = 60.0) -> None:
         """Start the process and wait until it listens."""
@@ -55,7 +61,6 @@ class DropCopyLink:
         self._tell()
 
     def _tell(self) -> None:
-        self._retry = None
         if self._latest <= self._written or self._fd < 0:
             return
         try:
@@ -63,22 +68,63 @@ class DropCopyLink:
             self._written = self._latest
         except BlockingIOError:
             if self._retry is None:
-                self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._tell)
+                self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._retried)
         except BrokenPipeError:
-            log.error("the drop-copy process has gone (exit %s); members get no copies until the venue restarts",
-                      self.proc.poll() if self.proc is not None else None)
             self._fd = -1
+            if self._restart is None and not self._stopping:
+                log.error("the drop-copy process has gone (exit %s): starting another", self.proc.poll() if self.proc is not None else None)
+                self._restart = asyncio.get_running_loop().create_task(self._start_again())
+
+    def _retried(self) -> None:
+        self._retry = None
+        self._tell()
+
+    async def _start_again(self) -> None:
+        """A new process, from what is published now: it resumes each member after the
+        last copy its store holds and regenerates the rest from the journal."""
+        try:
+            for attempt in range(1, RESTART_ATTEMPTS + 1):
+                self._close_pipes()
+                await asyncio.sleep(RESTART_DELAY_S * attempt)
+                if self._stopping:
+                    return
+                try:
+                    await self.start(self._latest)
+                    self._tell()
+                    return
+                except (OSError, RuntimeError, TimeoutError):
+                    log.exception("drop-copy process did not start again (attempt %d of %d)", attempt, RESTART_ATTEMPTS)
+            log.error("drop copy is down until the venue restarts")
+        finally:
+            self._restart = None
+
+    def _close_pipes(self) -> None:
+        proc = self.proc
+        if proc is not None:
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except BrokenPipeError:  # closing flushes nothing, but a dead reader can still say so
+                        pass
+            proc.poll()  # reap it
 
     async def stop(self, timeout: float = 20.0) -> None:
         """Close its stdin (it finishes and exits); terminate it if it does not."""
+        self._stopping = True
         if self._retry is not None:
             self._retry.cancel()
+        if self._restart is not None:
+            self._restart.cancel()
         proc = self.proc
         if proc is None:
             return
         self._fd = -1
         if proc.stdin is not None:
-            proc.stdin.close()
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(loop.run_in_executor(None, proc.wait), timeout)

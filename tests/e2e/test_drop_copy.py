@@ -183,3 +183,25 @@ def test_drop_copy_sessions_are_read_only_and_authenticated(venue: VenueThread, 
         assert venue.venue is not None and not venue.call(lambda: venue.venue.engine.orders), "the order reached the book"  # type: ignore[union-attr]
     finally:
         c1.stop()
+
+
+def test_a_dead_drop_copy_process_is_replaced_and_loses_nothing(venue: VenueThread, firms: tuple[FixClient, FixClient], tmp_path: Path) -> None:
+    c1 = member(dc_port(venue), "CLEARER1", tmp_path)
+    try:
+        assert c1.wait_logged_on(10)
+        a, b = firms
+        trade(a, b, 2, "K")
+        first = executions([a, b])
+        assert eventually(lambda: set(copy_ids(c1)) == set(first))
+        assert venue.venue is not None and venue.venue.drop_copy is not None and venue.venue.drop_copy.proc is not None
+        dead = venue.venue.drop_copy.proc
+        dead.kill()
+        dead.wait(10)
+        trade(a, b, 3, "L")  # the first batch after the death finds the pipe broken
+        truth = {**first, **executions([a, b])}
+        assert eventually(lambda: set(copy_ids(c1)) == set(truth), 30), (len(copy_ids(c1)), len(truth))
+        assert venue.venue.drop_copy.proc is not dead
+        time.sleep(0.3)
+        assert sorted(copy_ids(c1)) == sorted(truth), "a copy arrived twice"
+    finally:
+        c1.stop()
