@@ -41,7 +41,7 @@ from venue.limits import RiskConfig
 from venue.matching import MatchingEngine
 from venue.recovery import recover
 from venue.sequencer import Core, Sequencer
-from venue.snapshot import capture, encode, write
+from venue.snapshot import capture, write
 from venue.types import InstrumentKind, OrdType, Side, TimeInForce
 
 SYMBOLS = ("BTC-PERP", "ETH-PERP")
@@ -173,33 +173,33 @@ def bench_e2e(cmds: list[Command], base: Path, rounds: int) -> None:
 
 def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
     jdir, sdir = base / "restart" / "journal", base / "restart" / "snapshots"
-    engine = new_venue_core()
+    core = new_venue_core()
     j = Journal.open(jdir, JournalConfig(fsync=FsyncPolicy.NEVER))  # setup only: restart reads what the OS has
     at = len(cmds) - tail
     t = time.perf_counter()
     for i, c in enumerate(cmds, 1):
-        engine.apply(i, T0 + i, c)
+        core.apply(i, T0 + i, c)
         j.append(i, T0 + i, c)
         if i % 512 == 0:
             j.flush()
         if i == at:
-            engine.drain_book_deltas(i, T0 + i)
+            core.drain_book_deltas(i, T0 + i)
             t_cap = time.perf_counter()
-            snap = capture(engine, i, T0 + i)
+            snap = capture(core, i, T0 + i)
             pause = time.perf_counter() - t_cap
             t_w = time.perf_counter()
             path = write(sdir, snap)
             wrote = time.perf_counter() - t_w
     j.close()
     setup = time.perf_counter() - t
-    live = len(engine.engine.orders)
-    remembered = len({id(o) for o in engine.engine.by_cl_ord_id.values()})
+    live = len(core.engine.orders)
+    remembered = len({id(o) for o in core.engine.by_cl_ord_id.values()})
     size = sum(p.stat().st_size for p in jdir.iterdir())
     print(f"  journal: {len(cmds):,} commands, {size / 1e6:.1f} MB (built in {setup:.1f} s); at the end {live:,} live orders,"
           f" {remembered:,} orders remembered")
     print(f"  snapshot at seq {at:,}: {path.stat().st_size / 1e6:.1f} MB; capture pause {pause * 1e3:.0f} ms (loop thread),"
           f" encode+write+fsync {wrote:.2f} s (worker thread)")
-    del engine, snap
+    del core, snap
     gc.collect()
     t = time.perf_counter()
     n = sum(1 for _ in JournalReader(jdir).records(1))

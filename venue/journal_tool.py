@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,16 @@ def _positive(text: str) -> int:
 
 def _utc_micros(text: str) -> int:
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO 8601 time such as 2026-11-21T20:50:00Z, got {text!r}") from None
-    dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
     return int(dt.timestamp()) * 1_000_000 + dt.microsecond
 
 
 def iso(ts: int) -> str:
     """UTC µs as ISO 8601 with microseconds."""
-    return datetime.fromtimestamp(ts // 1_000_000, timezone.utc).replace(microsecond=ts % 1_000_000).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts // 1_000_000, UTC).replace(microsecond=ts % 1_000_000).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _journal_dir(args: argparse.Namespace) -> Path:
@@ -93,8 +93,7 @@ def _scan_all(directory: Path) -> tuple[list[SegmentScan], str]:
     """Every segment's scan, and the first problem found ("" if none)."""
     scans: list[SegmentScan] = []
     try:
-        for scan in JournalReader(directory).scans():
-            scans.append(scan)
+        scans.extend(JournalReader(directory).scans())
     except JournalError as exc:
         return scans, str(exc)
     for i, scan in enumerate(scans):

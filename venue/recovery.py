@@ -60,7 +60,7 @@ def replay(core: Core, records: Iterable[Record], *, to_seq: int | None = None, 
     return n, seq, ts
 
 
-def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig = JournalConfig()) -> Recovered:
+def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig | None = None) -> Recovered:
     """Rebuild `core` (freshly built, empty) from the newest usable snapshot and the journal
     after it. The returned core is `core`, or a pristine copy of it taken before a snapshot
     that failed half way through its restore.
@@ -71,7 +71,7 @@ def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: J
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _recover(core, journal_dir, snapshot_dir, journal_config)
+        return _recover(core, journal_dir, snapshot_dir, journal_config or JournalConfig())
     finally:
         if enabled:
             gc.enable()

@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from venue.book import Book, Order
+from venue.commands import NewOrder
 from venue.events import OrderView
 from venue.journal_codec import CodecError, Decoder, codec
 from venue.matching import MatchingEngine
@@ -347,6 +348,8 @@ def _restore_engine(e: MatchingEngine, body: dict[str, Any]) -> None:
     objs: dict[int, Order] = {}
     for oid, cl, orig, qty, vprice, stop, ot, entry_b, price, leaves, cum, cost, visible, display, status, stp_key in body["orders"]:
         entry = dec.decode(entry_b, 0, len(entry_b))
+        if not isinstance(entry, NewOrder):
+            raise TypeError(f"order {oid}'s entry is a {type(entry).__name__}, not a NewOrder")
         o = Order(OrderView(oid, cl, orig, qty, vprice, stop, ord_types[ot], entry), entry.side, price, leaves, display, stp_key)
         o.cum, o.cost, o.visible, o.status = cum, cost, visible, statuses[status]
         objs[oid] = o

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import simplefix
-
 from fixclient import FixClient, get
 from venue_harness import VenueProcess, client, write_config
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from matching_support import ACCOUNTS, BTC, ETH, T0, order
+
 from venue.commands import (
     AdjustCollateral,
     CancelOrder,

@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-
 from journal_streams import stream
+
 from venue.journal import FsyncPolicy, Journal, JournalConfig, JournalError, JournalReader, segment_paths
 
 
-def write(directory: Path, n: int, *, batch: int = 50, seed: int = 1, config: JournalConfig = JournalConfig()) -> list[tuple[int, int, object]]:
-    j = Journal.open(directory, config)
+def write(directory: Path, n: int, *, batch: int = 50, seed: int = 1, config: JournalConfig | None = None) -> list[tuple[int, int, object]]:
+    j = Journal.open(directory, config or JournalConfig())
     recs = list(stream(seed, n, operator=True))
     for i in range(0, n, batch):
         for seq, ts, cmd in recs[i:i + batch]:

@@ -10,8 +10,8 @@ import zlib
 from decimal import Decimal
 
 import pytest
-
 from journal_streams import stream
+
 from venue.commands import Command, NewOrder, SetIndexPrice
 from venue.journal_codec import TAGS, Codec, CodecError, Decoder, codec, register
 from venue.types import OrdType, Side, TimeInForce

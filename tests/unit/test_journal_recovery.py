@@ -10,9 +10,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from journal_streams import stream
 from matching_support import new_engine
+
 from venue.events import Event, ExecReport, Fill
 from venue.journal import JournalConfig, segment_paths
 from venue.recovery import Snapshotter, recover

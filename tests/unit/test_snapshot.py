@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from journal_streams import stream
 from matching_support import new_engine
+
 from venue.commands import Command, NewOrder
 from venue.events import Event
 from venue.sequencer import Core
@@ -218,6 +218,7 @@ def test_venue_core_restores_risk_and_throttle_state(tmp_path: Path, at: int) ->
     """The core the venue runs: risk state and throttle buckets ride in the snapshot
     through VenueCore's snapshot_state/restore_state."""
     from matching_support import ACCOUNTS, BTC, ETH, instrument
+
     from venue.core import VenueCore
     from venue.limits import LimitRule, RiskConfig
 
