@@ -83,6 +83,16 @@ def _engine_outcome(events: list[Event]) -> list[Outcome]:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(plain_op, min_size=10, max_size=60))
+# Regressions of bugs fixed in venue/matching.py, written in this test's vocabulary:
+# a FOK whose fillable check counted iceberg reserve that replenishes behind its own order,
+@example([("limit", "B1", SELL, 6, 101, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, 2, False),
+          ("limit", "A1", SELL, 3, 101, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, None, False),
+          ("limit", "A1", BUY, 4, 101, TimeInForce.FOK, StpMode.CANCEL_AGGRESSING, None, False)])
+# a quantity-down replace of a partly taken iceberg that refreshed its shown slice,
+@example([("limit", "B1", SELL, 6, 101, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, 3, False),
+          ("limit", "C1", BUY, 1, 101, TimeInForce.IOC, StpMode.CANCEL_AGGRESSING, None, False),
+          ("replace", 0, True, 5, 0)])
+# and a mixed stream with a replace by the latest ClOrdID and a cancel.
 @example([("limit", "A1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, None, False),
           ("limit", "B1", SELL, 3, 100, TimeInForce.GTC, StpMode.CANCEL_AGGRESSING, 1, False),
           ("limit", "A1", BUY, 5, 101, TimeInForce.GTC, StpMode.CANCEL_RESTING, None, False),
