@@ -173,20 +173,24 @@ async def test_every_command_is_journaled_and_flushed_before_its_events_are_publ
 
 
 async def test_gtd_expiry_is_scheduled_from_next_expiry(start: Start) -> None:
-    """A GTD order due in 30 ms expires without anyone submitting ExpireOrders."""
+    """A GTD order due 30 ms after entry expires without anyone submitting ExpireOrders.
+    The clock is a stub moved past the due time once the order is in, so a slow machine
+    cannot make the order arrive already expired."""
     expired = asyncio.Event()
 
     def watch(events: Sequence[Event]) -> None:
         if any(isinstance(e, ExecReport) and e.exec_type is ExecType.EXPIRED for e in events):
             expired.set()
 
-    h = start(extra=[watch])
-    due = utc_micros() + 30_000
-    await asyncio.wait_for(h.sequencer.call(order("t1", BUY, 1, 90, tif=TimeInForce.GTD, expire_time=due)), WAIT)
+    now = [utc_micros()]
+    h = start(extra=[watch], clock=lambda: now[0])
+    due = now[0] + 30_000
+    placed = await asyncio.wait_for(h.sequencer.call(order("t1", BUY, 1, 90, tif=TimeInForce.GTD, expire_time=due)), WAIT)
+    assert brief(placed) == [("NEW", "t1", "NEW", 1, 0, None)]
+    now[0] = due
     await asyncio.wait_for(expired.wait(), WAIT)
     await h.finish()
-    expiries = [(s, t) for s, t, c in h.core.applied if isinstance(c, ExpireOrders)]
-    assert expiries and expiries[-1][1] >= due
+    assert [(t, type(c)) for _, t, c in h.core.applied][1:] == [(due, ExpireOrders)]
     assert h.core.engine.orders == {} and h.core.engine.next_expiry() is None
 
 
