@@ -28,6 +28,8 @@ def book() -> Book:
 
 
 def test_orders_queue_in_arrival_order_and_levels_sum_their_shown_quantity(book: Book) -> None:
+    """A level is a FIFO of its orders whose qty is the sum of what they show; unlinking
+    the middle order relinks its neighbours and clears its own links."""
     a, b, c = mk(1, BUY, 99, 5), mk(2, BUY, 99, 3), mk(3, BUY, 99, 10, display=2)
     for o in (a, b, c):
         book.add(o)
@@ -41,6 +43,8 @@ def test_orders_queue_in_arrival_order_and_levels_sum_their_shown_quantity(book:
 
 
 def test_best_prices_follow_adds_and_removes_on_both_sides(book: Book) -> None:
+    """The cached best bid and ask move to the next live price as the best levels empty,
+    and to None when a side is empty."""
     orders = [mk(1, BUY, 98, 1), mk(2, BUY, 99, 1), mk(3, SELL, 102, 1), mk(4, SELL, 101, 1)]
     for o in orders:
         book.add(o)
@@ -73,6 +77,7 @@ def test_an_emptied_level_is_dropped_and_the_next_becomes_best(book: Book, side:
 
 
 def test_every_change_to_a_level_marks_it_dirty(book: Book) -> None:
+    """Adding or removing an order marks its price dirty on its own side only."""
     a, s = mk(1, BUY, 99, 1), mk(2, SELL, 101, 1)
     book.add(a)
     book.add(s)
@@ -84,6 +89,8 @@ def test_every_change_to_a_level_marks_it_dirty(book: Book) -> None:
 
 
 def test_ladder_draws_asks_above_bids_with_each_orders_shown_and_left_quantity(book: Book) -> None:
+    """The failure-message ladder: header, asks best-last above the rule, bids best-
+    first below, each order as #id:shown/leaves."""
     for o in (mk(1, BUY, 99, 5), mk(2, BUY, 99, 10, display=2), mk(3, SELL, 101, 4), mk(4, SELL, 103, 1)):
         book.add(o)
     lines = book.ladder().splitlines()
@@ -111,6 +118,7 @@ DAMAGE: list[tuple[str, Callable[[Book], None], str]] = [
 
 @pytest.mark.parametrize(("damage", "message"), [(d, m) for _, d, m in DAMAGE], ids=[n for n, _, _ in DAMAGE])
 def test_validate_names_each_kind_of_damage(book: Book, damage: Callable[[Book], None], message: str) -> None:
+    """Each kind of corruption makes validate() fail with a message that names it."""
     for o in (mk(1, BUY, 99, 5), mk(2, BUY, 99, 3), mk(3, SELL, 101, 4)):
         book.add(o)
     book.validate()
@@ -120,6 +128,8 @@ def test_validate_names_each_kind_of_damage(book: Book, damage: Callable[[Book],
 
 
 def test_a_crossed_book_is_valid_outside_open(book: Book) -> None:
+    """Only OPEN matches, so a book crossed in pre-open stays valid through PRE_OPEN,
+    HALTED and CLOSED."""
     book.add(mk(1, BUY, 101, 1))
     book.add(mk(2, SELL, 99, 1))
     for phase in (TradingPhase.PRE_OPEN, TradingPhase.HALTED, TradingPhase.CLOSED):

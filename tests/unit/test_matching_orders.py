@@ -69,6 +69,8 @@ def test_market_order_sweeps_and_cancels_what_the_book_cannot_fill(venue: Driver
 
 
 def test_market_order_on_an_empty_side_is_accepted_then_canceled(venue: Driver) -> None:
+    """A market order with nothing to trade against is acknowledged, then canceled with
+    the reason in its text."""
     events = venue(order("m1", SELL, 4))
     assert brief(events) == [("NEW", "m1", "NEW", 4, 0, None), ("CANCELED", "m1", "CANCELED", 0, 0, None)]
     assert reports(events)[1].text == "market order: unfilled quantity canceled"
@@ -152,6 +154,8 @@ def test_stop_that_would_trigger_at_once_is_refused(venue: Driver, side: Side, s
 
 
 def test_day_orders_expire_at_end_of_day_and_others_stay(venue: Driver) -> None:
+    """EndOfDay expires DAY orders (resting or parked, every instrument) and leaves GTC
+    and GTD orders alone."""
     venue.all(
         order("d1", BUY, 1, 99, tif=DAY),
         order("d2", SELL, 1, 200, tif=DAY, symbol=ETH, account="B1"),
@@ -171,6 +175,8 @@ def test_day_orders_expire_at_end_of_day_and_others_stay(venue: Driver) -> None:
 
 
 def test_closing_an_instrument_expires_its_day_orders_only(venue: Driver) -> None:
+    """Moving one instrument to CLOSED expires that instrument's DAY orders, not its GTC
+    ones nor another instrument's."""
     venue.all(order("d1", BUY, 1, 99, tif=DAY), order("g1", BUY, 1, 98), order("d2", BUY, 1, 99, tif=DAY, symbol=ETH))
     assert brief(venue(SetPhase(symbol=BTC, phase=TradingPhase.CLOSED))) == [
         ("PHASE", BTC, "CLOSED"),
@@ -207,6 +213,8 @@ def test_gtd_needs_an_expire_time_in_the_future(venue: Driver, expire_time: int 
 
 
 def test_ioc_fills_what_it_can_and_cancels_the_rest(venue: Driver) -> None:
+    """IOC trades what crosses now and cancels the remainder, with the reason in the
+    text."""
     venue(order("s1", SELL, 2, 101, account="B1"))
     events = venue(order("i1", BUY, 5, 101, tif=IOC))
     assert brief(events) == [
@@ -219,6 +227,8 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest(venue: Driver) -> None:
 
 
 def test_fok_that_cannot_fill_completely_trades_nothing(venue: Driver) -> None:
+    """A FOK larger than the crossing quantity is canceled without a single fill; the
+    book is untouched."""
     venue.all(order("s1", SELL, 2, 101, account="B1"), order("s2", SELL, 2, 102, account="C1"))
     events = venue(order("f1", BUY, 5, 102, tif=FOK))
     assert brief(events) == [("NEW", "f1", "NEW", 5, 0, None), ("CANCELED", "f1", "CANCELED", 0, 0, None)]
@@ -227,6 +237,7 @@ def test_fok_that_cannot_fill_completely_trades_nothing(venue: Driver) -> None:
 
 
 def test_fok_that_can_fill_fills_completely(venue: Driver) -> None:
+    """A FOK the book can fill sweeps the levels it needs and is filled completely."""
     venue.all(order("s1", SELL, 2, 101, account="B1"), order("s2", SELL, 4, 102, account="C1"))
     assert brief(venue(order("f1", BUY, 5, 102, tif=FOK))) == [
         ("NEW", "f1", "NEW", 5, 0, None),
@@ -294,6 +305,7 @@ def test_post_only_is_refused_if_it_would_cross(venue: Driver, side: Side, price
     ],
 )
 def test_post_only_must_be_a_resting_limit_order(venue: Driver, kw: dict[str, Any], reason: str) -> None:
+    """Post-only with IOC, FOK or a market order is refused as an invalid combination."""
     args = {"price": 100, **kw}
     events = venue(order("po", BUY, 1, args.pop("price"), post_only=True, **args))
     assert brief(events) == [("REJECTED", "po", "REJECTED", 0, 0, reason)]
@@ -310,6 +322,8 @@ def _long(venue: Driver, account: str, qty: int) -> None:
     [(SELL, 3, True), (SELL, 5, True), (SELL, 6, False), (BUY, 1, False)],
 )
 def test_reduce_only_is_refused_unless_it_reduces_by_at_most_its_size(venue: Driver, side: Side, qty: int, accepted: bool) -> None:
+    """Long 5: a reduce-only sell of up to 5 is accepted; a sell of 6 or any buy is
+    refused."""
     _long(venue, "A1", 5)
     events = venue(order("ro", side, qty, 110 if side is SELL else 90, reduce_only=True))
     if accepted:
@@ -319,6 +333,7 @@ def test_reduce_only_is_refused_unless_it_reduces_by_at_most_its_size(venue: Dri
 
 
 def test_reduce_only_without_a_position_is_refused(venue: Driver) -> None:
+    """With no position there is nothing to reduce: a reduce-only order is refused."""
     assert brief(venue(order("ro", SELL, 1, 110, reduce_only=True))) == [("REJECTED", "ro", "REJECTED", 0, 0, "REDUCE_ONLY_WOULD_INCREASE")]
 
 
@@ -392,6 +407,7 @@ def test_iceberg_shows_its_slice_and_replenishes_at_the_back_of_the_queue(venue:
     ],
 )
 def test_iceberg_must_be_a_resting_limit_with_a_sane_display(venue: Driver, kw: dict[str, Any], reason: str) -> None:
+    """An iceberg needs a display quantity in 1..qty and a resting limit order."""
     args = {"price": 100, **kw}
     events = venue(order("ice", BUY, 10, args.pop("price"), **args))
     assert brief(events) == [("REJECTED", "ice", "REJECTED", 0, 0, reason)]
@@ -412,6 +428,8 @@ def test_iceberg_must_be_a_resting_limit_with_a_sane_display(venue: Driver, kw: 
     ],
 )
 def test_malformed_orders_are_refused_with_a_reason(venue: Driver, kw: dict[str, Any], reason: str) -> None:
+    """Orders malformed on their own (quantity, price, stop price, TIF and ExpireTime
+    combinations) are refused with the matching reason and rest nothing."""
     args = {"qty": 1, "price": 100, **kw}
     events = venue(order("bad", BUY, args.pop("qty"), args.pop("price"), **args))
     assert brief(events) == [("REJECTED", "bad", "REJECTED", 0, 0, reason)]
@@ -458,6 +476,8 @@ def test_triggered_stop_limit_rests_and_its_stop_price_can_no_longer_change(venu
 
 
 def test_market_order_with_day_tif_still_never_rests(venue: Driver) -> None:
+    """A market order's TIF does not let it rest: what is left after the sweep is
+    canceled."""
     venue(order("s1", SELL, 1, 101, account="B1"))
     assert brief(venue(order("m1", BUY, 3, tif=DAY))) == [
         ("NEW", "m1", "NEW", 3, 0, None),

@@ -38,6 +38,8 @@ def _venue(risk: StubRisk) -> Driver:
 
 
 def test_risk_refusal_rejects_the_order_and_changes_nothing() -> None:
+    """A pre-trade refusal becomes the order's reject, with risk's reason and text, and
+    leaves the state identical."""
     risk = StubRisk(refuse={"big"})
     venue = _venue(risk)
     venue(order("s1", SELL, 5, 101, account="B1"))
@@ -49,6 +51,8 @@ def test_risk_refusal_rejects_the_order_and_changes_nothing() -> None:
 
 
 def test_risk_is_asked_only_about_requests_that_are_valid_on_their_own() -> None:
+    """Requests the engine refuses itself (bad quantity, unknown symbol, bad replace)
+    never reach pre-trade risk."""
     risk = StubRisk()
     venue = _venue(risk)
     venue.all(order("ok", BUY, 1, 99), order("bad", BUY, 0, 99), order("x", BUY, 1, 99, symbol="DOGE-PERP"), replace("r0", "ok", 0, 99))
@@ -56,6 +60,7 @@ def test_risk_is_asked_only_about_requests_that_are_valid_on_their_own() -> None
 
 
 def test_risk_refusal_of_a_replace_is_a_cancel_reject_and_keeps_the_order() -> None:
+    """A replace refused by risk is an OrderCancelReject and the order rests unchanged."""
     risk = StubRisk(refuse={"r1"})
     venue = _venue(risk)
     venue(order("o1", BUY, 5, 99))
@@ -77,6 +82,8 @@ def test_market_collar_bounds_a_market_orders_sweep() -> None:
 
 
 def test_market_collar_bounds_a_triggered_stop() -> None:
+    """A triggered sell stop trades down only to the collar (97); its remainder is
+    canceled, not rested."""
     venue = _venue(StubRisk(collar={SELL: 97}))
     venue.all(
         order("b1", BUY, 1, 98, account="B1"),

@@ -15,6 +15,8 @@ from venue.types import MassCancelScope, OrdStatus, TimeInForce, TradingPhase
 
 
 def test_cancel_by_orig_cl_ord_id_reports_the_cancel_under_the_new_cl_ord_id(venue: Driver) -> None:
+    """The cancel report carries the cancel's ClOrdID, the order's previous one as
+    OrigClOrdID, its OrderID and the next ExecID."""
     venue(order("o1", BUY, 5, 99))
     events = venue(cancel("c1", "o1"))
     assert brief(events) == [("CANCELED", "c1", "CANCELED", 0, 0, None)]
@@ -25,11 +27,15 @@ def test_cancel_by_orig_cl_ord_id_reports_the_cancel_under_the_new_cl_ord_id(ven
 
 
 def test_cancel_of_a_partially_filled_order_reports_its_cum_qty(venue: Driver) -> None:
+    """Canceling by OrderID after a partial fill reports leaves 0 and the quantity
+    already filled."""
     venue.all(order("o1", BUY, 5, 99), order("s1", SELL, 2, 99, account="B1"))
     assert brief(venue(cancel("c1", order_id=1))) == [("CANCELED", "c1", "CANCELED", 0, 2, None)]
 
 
 def test_cancel_of_a_parked_stop_takes_it_out_of_the_stops(venue: Driver) -> None:
+    """A parked stop can be canceled like a resting order and no longer waits to
+    trigger."""
     venue(order("st", SELL, 5, stop_px=90))
     assert brief(venue(cancel("c1", "st"))) == [("CANCELED", "c1", "CANCELED", 0, 0, None)]
     assert venue.book().sell_stops == []
@@ -64,6 +70,8 @@ def _two_at_101(venue: Driver) -> None:
 
 
 def test_replace_quantity_down_keeps_priority(venue: Driver) -> None:
+    """A quantity decrease at the same price keeps the order's place at the front of its
+    level."""
     _two_at_101(venue)
     events = venue(replace("r1", "o1", 3, 101))
     assert brief(events) == [("REPLACED", "r1", "NEW", 3, 0, None)]
@@ -83,12 +91,16 @@ def test_replace_quantity_up_or_new_price_loses_priority(venue: Driver, qty: int
 
 
 def test_replace_back_to_the_same_price_does_not_regain_priority(venue: Driver) -> None:
+    """Moving away and back to the original price leaves the order behind those that
+    stayed."""
     _two_at_101(venue)
     venue.all(replace("r1", "o1", 5, 102), replace("r2", "r1", 5, 101))
     assert venue.queue(SELL, 101) == ["o2", "r2"]
 
 
 def test_replace_that_crosses_trades_at_once_after_the_replaced_report(venue: Driver) -> None:
+    """A replace to a crossing price is acknowledged first, then trades like a new
+    aggressor and rests the rest."""
     venue.all(order("s1", SELL, 3, 101, account="B1"), order("o1", BUY, 5, 99))
     assert brief(venue(replace("r1", "o1", 5, 101))) == [
         ("REPLACED", "r1", "NEW", 5, 0, None),
@@ -118,6 +130,7 @@ def test_iceberg_quantity_down_keeps_place_but_not_a_fresh_slice(venue: Driver) 
 
 
 def test_replace_via_order_id(venue: Driver) -> None:
+    """A replace may name the order by OrderID instead of OrigClOrdID."""
     venue(order("o1", BUY, 5, 99))
     assert brief(venue(replace("r1", None, 4, 98, order_id=1))) == [("REPLACED", "r1", "NEW", 4, 0, None)]
     venue.assert_book([(98, 4)], [])
@@ -134,6 +147,7 @@ def test_replaced_order_answers_only_to_its_newest_cl_ord_id(venue: Driver) -> N
 
 
 def test_replace_of_a_parked_stop_moves_its_stop_price(venue: Driver) -> None:
+    """Replacing a parked stop re-parks it under its new stop price and quantity."""
     venue(order("st", BUY, 2, stop_px=110))
     assert brief(venue(replace("r1", "st", 3, stop_px=105))) == [("REPLACED", "r1", "NEW", 3, 0, None)]
     assert venue.book().buy_stops == [(105, 1)]
@@ -229,6 +243,8 @@ def test_mass_cancel_cancels_the_firms_orders_in_scope_only(
 def test_refused_mass_cancel_cancels_nothing(
     venue: Driver, scope: MassCancelScope, symbol: str | None, account: str | None, reason: str
 ) -> None:
+    """A mass cancel naming another firm's or an unknown account, or an unknown
+    instrument, is refused with a reason and cancels nothing."""
     _spread_orders(venue)
     live = set(venue.engine.orders)
     events = venue(MassCancel(session="S-F1", firm="F1", cl_ord_id="m1", scope=scope, symbol=symbol, account=account))
@@ -237,6 +253,8 @@ def test_refused_mass_cancel_cancels_nothing(
 
 
 def test_cancel_on_disconnect_cancels_the_sessions_orders_of_the_listed_tifs(venue: Driver) -> None:
+    """Cancel-on-disconnect cancels the session's orders of the listed TIFs (resting and
+    parked) and nothing of other sessions or TIFs."""
     venue.all(
         order("day", BUY, 1, 90, tif=TimeInForce.DAY, session="S1"),
         order("gtc", BUY, 1, 91, session="S1"),
@@ -253,6 +271,8 @@ def test_cancel_on_disconnect_cancels_the_sessions_orders_of_the_listed_tifs(ven
 
 
 def test_query_order_reports_live_done_and_unknown_orders(venue: Driver) -> None:
+    """A status request answers a live order with its leaves and cum, a done order with
+    its final status, and another firm's order as unknown."""
     venue.all(order("o1", BUY, 5, 99), order("s1", SELL, 2, 99, account="B1"), order("s2", SELL, 1, 105, account="B1"), cancel("c2", "s2", firm="F2"))
     live = venue(QueryOrder(session="S-F1", firm="F1", symbol=BTC, side=BUY, cl_ord_id="o1"))
     assert brief(live) == [("ORDER_STATUS", "o1", "PARTIALLY_FILLED", 3, 2, None)]
@@ -275,6 +295,8 @@ def test_query_order_reports_live_done_and_unknown_orders(venue: Driver) -> None
     ],
 )
 def test_new_order_refused_for_who_or_what_it_names(venue: Driver, new: NewOrder, reason: str) -> None:
+    """Duplicate ClOrdID, unknown symbol, unknown account and another firm's account are
+    refused with OrderID 0, and the book is untouched."""
     venue(order("o1", BUY, 1, 98))
     events = venue(new)
     assert brief(events) == [("REJECTED", new.cl_ord_id, "REJECTED", 0, 0, reason)]
@@ -283,6 +305,7 @@ def test_new_order_refused_for_who_or_what_it_names(venue: Driver, new: NewOrder
 
 
 def test_the_same_cl_ord_id_is_fine_for_another_firm(venue: Driver) -> None:
+    """ClOrdIDs are scoped by firm: another firm may use the same one."""
     venue(order("o1", BUY, 1, 98))
     assert brief(venue(order("o1", BUY, 1, 97, account="B1"))) == [("NEW", "o1", "NEW", 1, 0, None)]
 

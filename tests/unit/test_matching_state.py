@@ -91,6 +91,8 @@ def test_refused_or_read_only_request_leaves_the_state_identical(busy: Driver, c
 
 
 def test_reject_request_answers_with_a_venue_exec_id_and_the_edges_reason(venue: Driver) -> None:
+    """A request the edge found malformed is answered with a reject carrying a venue
+    ExecID and the edge's reason and text."""
     cmd = RejectRequest(session="S-F1", firm="F1", cl_ord_id="x", symbol=BTC, side=BUY, reason=RejectReason.INVALID_PRICE, text="off the tick grid", account="A1")
     [report] = venue(cmd)
     assert isinstance(report, ExecReport)
@@ -101,6 +103,8 @@ def test_reject_request_answers_with_a_venue_exec_id_and_the_edges_reason(venue:
 
 
 def test_rejected_order_is_a_whole_record(venue: Driver) -> None:
+    """The whole reject tuple: seq, ts, ExecID, type, status, the order as sent with
+    OrderID 0, zero quantities, reason and text."""
     bad = order("x", BUY, 1, 98, symbol="DOGE-PERP")
     assert venue(bad) == [
         ExecReport(1, T0 + 1, 1, ExecType.REJECTED, OrdStatus.REJECTED, OrderView(0, "x", None, 1, 98, None, OrdType.LIMIT, bad),
@@ -129,6 +133,7 @@ def test_book_deltas_are_conflated_per_level_and_drained_once(venue: Driver) -> 
 
 
 def test_a_refused_order_marks_no_level_dirty(venue: Driver) -> None:
+    """A refused order sends no market data: no level is marked dirty."""
     venue(order("b1", BUY, 5, 99))
     venue.engine.drain_book_deltas(1, T0 + 1)
     venue(order("x", SELL, 1, 99, post_only=True))
@@ -136,6 +141,8 @@ def test_a_refused_order_marks_no_level_dirty(venue: Driver) -> None:
 
 
 def test_exec_ids_and_trade_ids_are_unique_and_increasing_across_every_kind_of_event(busy: Driver) -> None:
+    """ExecIDs are 1, 2, 3, ... across new, fill (two each), replace, reject, cancel and
+    expiry reports; TradeIDs likewise across fills."""
     busy.all(
         order("sweep", BUY, 20, 105, account="C1"),
         replace("r", "a-bid", 4, 100),

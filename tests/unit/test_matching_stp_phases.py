@@ -65,6 +65,8 @@ def test_stp_scope_account_or_firm(request: pytest.FixtureRequest, scope_fixture
 
 
 def test_stp_on_a_replace_that_crosses_its_own_order(venue: Driver) -> None:
+    """A replace that would cross the account's own resting order is canceled by self-
+    trade prevention after its replace report."""
     venue.all(order("own", SELL, 2, 101), order("b1", BUY, 2, 99))
     assert brief(venue(replace("r1", "b1", 2, 101))) == [
         ("REPLACED", "r1", "NEW", 2, 0, None),
@@ -77,6 +79,8 @@ def test_stp_on_a_replace_that_crosses_its_own_order(venue: Driver) -> None:
 
 
 def test_pre_open_collects_limit_orders_without_matching(pre_open_venue: Driver) -> None:
+    """In pre-open crossing limit orders are acknowledged and rest, crossed, without
+    trading."""
     venue = pre_open_venue
     assert brief(venue.all(order("b1", BUY, 5, 103), order("s1", SELL, 3, 100, account="B1"))) == [
         ("NEW", "b1", "NEW", 5, 0, None),
@@ -91,6 +95,8 @@ def test_pre_open_collects_limit_orders_without_matching(pre_open_venue: Driver)
     ids=["market", "ioc", "fok"],
 )
 def test_pre_open_refuses_orders_that_cannot_rest(pre_open_venue: Driver, new: NewOrder) -> None:
+    """Pre-open refuses market, IOC and FOK orders: there is nothing to match them
+    against yet."""
     assert brief(pre_open_venue(new)) == [("REJECTED", new.cl_ord_id, "REJECTED", 0, 0, "NOT_IN_PRE_OPEN")]
 
 
@@ -116,6 +122,8 @@ def test_open_uncrosses_at_the_single_price_that_trades_most(pre_open_venue: Dri
 
 
 def test_opening_auction_triggers_stops_after_its_fills(pre_open_venue: Driver) -> None:
+    """The opening auction's last price triggers parked stops, whose reports and fills
+    follow the auction's fills."""
     venue = pre_open_venue
     venue.all(
         order("b1", BUY, 2, 105),
@@ -146,6 +154,8 @@ def test_opening_auction_never_trades_an_account_with_itself_and_leaves_the_book
 
 @pytest.mark.parametrize(("phase", "reason"), [(HALTED, "PHASE_HALTED"), (CLOSED, "PHASE_CLOSED")])
 def test_halted_and_closed_refuse_entries_and_replaces_but_accept_cancels(venue: Driver, phase: TradingPhase, reason: str) -> None:
+    """A halted or closed instrument refuses new orders and replaces with the phase as
+    reason, accepts cancels, and other instruments go on."""
     venue.all(order("o1", BUY, 5, 99), SetPhase(symbol=BTC, phase=phase))
     assert brief(venue(order("o2", BUY, 1, 98))) == [("REJECTED", "o2", "REJECTED", 0, 0, reason)]
     assert brief(venue(replace("r1", "o1", 4, 99))) == [("CXL_REJECT", "r1", True, "NEW", reason)]
@@ -154,6 +164,8 @@ def test_halted_and_closed_refuse_entries_and_replaces_but_accept_cancels(venue:
 
 
 def test_expiry_cancels_every_order_of_the_instrument_and_refuses_new_ones(venue: Driver) -> None:
+    """Expiry cancels every order of the instrument, DAY or not, resting or parked, and
+    refuses new ones; other instruments keep theirs."""
     venue.all(order("o1", BUY, 5, 99, tif=TimeInForce.DAY), order("o2", SELL, 1, stop_px=90, account="B1"), order("e1", BUY, 1, 98, symbol=ETH))
     events = venue(SetPhase(symbol=BTC, phase=EXPIRED))
     assert brief(events) == [("PHASE", BTC, "EXPIRED"), ("CANCELED", "o1", "CANCELED", 0, 0, None), ("CANCELED", "o2", "CANCELED", 0, 0, None)]
@@ -163,6 +175,8 @@ def test_expiry_cancels_every_order_of_the_instrument_and_refuses_new_ones(venue
 
 
 def test_halted_to_open_resumes_continuous_trading(venue: Driver) -> None:
+    """Reopening after a halt prints no trades by itself and the book then matches as
+    before."""
     venue.all(order("o1", BUY, 5, 99), SetPhase(symbol=BTC, phase=HALTED))
     assert brief(venue(SetPhase(symbol=BTC, phase=OPEN))) == [("PHASE", BTC, "OPEN")]
     assert brief(venue(order("s1", SELL, 1, 99, account="B1"))) == [("NEW", "s1", "NEW", 1, 0, None), ("FILL", 99, 1, "SELL", "s1", 0, "o1", 4)]
@@ -173,6 +187,8 @@ def test_halted_to_open_resumes_continuous_trading(venue: Driver) -> None:
     [([], OPEN), ([EXPIRED], OPEN), ([EXPIRED], PRE_OPEN), ([CLOSED], HALTED), ([PRE_OPEN], PRE_OPEN), ([HALTED], HALTED)],
 )
 def test_illegal_phase_moves_are_command_rejects(venue: Driver, path: list[TradingPhase], illegal: TradingPhase) -> None:
+    """Moves outside the phase table are refused as CommandRejected naming the command,
+    and the phase stays."""
     for phase in path:
         venue(SetPhase(symbol=BTC, phase=phase))
     current = venue.book().phase
@@ -183,6 +199,8 @@ def test_illegal_phase_moves_are_command_rejects(venue: Driver, path: list[Tradi
 
 
 def test_phase_change_of_an_unknown_symbol_is_a_command_reject(venue: Driver) -> None:
+    """A phase change for an instrument the engine does not list is refused with
+    UNKNOWN_SYMBOL."""
     assert brief(venue(SetPhase(symbol="DOGE-PERP", phase=HALTED))) == [("CMD_REJECT", "UNKNOWN_SYMBOL")]
 
 

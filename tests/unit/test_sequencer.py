@@ -131,6 +131,8 @@ async def test_events_are_published_in_sequence_order_in_batches(start: Start) -
 
 
 async def test_call_returns_the_commands_own_events(start: Start) -> None:
+    """call() resolves with the events of its own command only, stamped with its own
+    sequence number."""
     h = start()
     h.sequencer.submit(order("s1", SELL, 2, 101, account="B1"))
     events = await asyncio.wait_for(h.sequencer.call(order("b1", BUY, 2, 101)), WAIT)
@@ -140,6 +142,8 @@ async def test_call_returns_the_commands_own_events(start: Start) -> None:
 
 
 async def test_a_failing_subscriber_neither_stops_the_sequencer_nor_the_others(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    """A subscriber that raises is logged for each batch; the next subscriber still gets
+    every batch and the sequencer goes on."""
     def broken(events: Sequence[Event]) -> None:
         raise RuntimeError("subscriber bug")
 
@@ -152,6 +156,8 @@ async def test_a_failing_subscriber_neither_stops_the_sequencer_nor_the_others(s
 
 
 async def test_every_command_is_journaled_and_flushed_before_its_events_are_published(start: Start) -> None:
+    """Every command is appended to the journal with its seq and time, and each batch is
+    flushed before a subscriber sees it."""
     durable_at_publish: list[tuple[int, int]] = []
     journal_ref: list[JournalStub] = []
 
@@ -238,5 +244,7 @@ async def test_commands_handed_in_from_another_thread_are_sequenced(start: Start
 
 
 def test_submit_threadsafe_before_the_sequencer_runs_is_an_error() -> None:
+    """Handing a command over from another thread before run() has a loop to hand it to
+    is an error, not a silent drop."""
     with pytest.raises(RuntimeError, match="not running"):
         Sequencer(RecordingCore(new_engine())).submit_threadsafe(order("o1", BUY, 1, 90))
