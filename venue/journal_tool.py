@@ -150,6 +150,8 @@ def _inspect(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     directory = _journal_dir(args)
     scans, problem = _scan_all(directory)
+    if not scans and problem:
+        return _fail(problem)
     print("\n".join(_summary(directory, scans)))
     if problem:
         return _fail(problem)
