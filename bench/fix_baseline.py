@@ -21,9 +21,9 @@ import quickfix as fix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from venue.config import load_config  # noqa: E402
-from venue.fix.codec import field_map  # noqa: E402
-from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix  # noqa: E402
+from venue.config import load_config
+from venue.fix.codec import field_map
+from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
 
 
 class AckApp(fix.Application):  # type: ignore[misc]

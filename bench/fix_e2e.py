@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tools.loadgen import LoadResult, LoadSession, connect, logout, report, run  # noqa: E402
+from tools.loadgen import LoadResult, LoadSession, connect, logout, report, run
 
 SESSIONS = 4
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from venue import app  # noqa: E402
-from venue.config import load_config  # noqa: E402
+from venue import app
+from venue.config import load_config
 
 
 async def _no_clearing(self: app.Venue) -> None:

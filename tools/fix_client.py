@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import simplefix
 
@@ -37,7 +37,7 @@ STP = {"resting": "1", "aggressing": "2", "both": "3"}
 
 
 def _utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H:%M:%S.%f")
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
 
 
 def _get(m: simplefix.FixMessage, tag: int, default: str = "") -> str:

@@ -24,12 +24,12 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 
 def _utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H:%M:%S.%f")
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
 
 
 def frame(body: str) -> bytes:
@@ -149,7 +149,7 @@ def run(sessions: Sequence[LoadSession], *, duration: float, rate: float | None 
             break
         if sending:
             if rate:
-                while next_send <= now and now < end:
+                while next_send <= now < end:
                     s = sessions[turn % len(sessions)]
                     turn += 1
                     cl, data = s.order(symbol, prices)

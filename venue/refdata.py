@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, create_engine, select
@@ -214,7 +214,7 @@ def _seed(s: Session, cfg: VenueConfig) -> None:
         s.add_all(EntitlementRow(member_id=m.id, firm_id=f) for f in m.firms)
         s.add_all(EntitlementRow(member_id=m.id, account_id=a) for a in m.accounts)
     s.add(MetaRow(key="seeded_from", value=cfg.source))
-    s.add(MetaRow(key="seeded_at", value=datetime.now(timezone.utc).isoformat()))
+    s.add(MetaRow(key="seeded_at", value=datetime.now(UTC).isoformat()))
 
 
 def load(engine: Engine) -> ReferenceData:

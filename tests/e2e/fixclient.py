@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import simplefix
 
@@ -28,7 +28,7 @@ def show(msg: simplefix.FixMessage) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H:%M:%S.%f")
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
 
 
 class FixClient:
@@ -146,7 +146,7 @@ class FixClient:
             self.sock.settimeout(left)
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return None
             if not data:
                 raise ConnectionError(f"venue closed the connection (logout text: {self.logout_text!r})")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from fixclient import FixClient
+
 from venue.app import Venue
 from venue.config import DEFAULT_CONFIG, load_config
 

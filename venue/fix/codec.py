@@ -19,10 +19,10 @@ the core, never answered from here, so it gets a venue ExecID and is journaled:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Mapping
 
 from venue.commands import CancelOrder, MassCancel, NewOrder, QueryOrder, RejectRequest, ReplaceOrder
 from venue.instruments import Instrument
@@ -79,7 +79,7 @@ def parse_utc_micros(value: str) -> int | None:
             dt = datetime.strptime(value[:24] if "." in value else value, fmt)
         except ValueError:
             continue
-        return int(dt.replace(tzinfo=timezone.utc).timestamp()) * 1_000_000 + dt.microsecond
+        return int(dt.replace(tzinfo=UTC).timestamp()) * 1_000_000 + dt.microsecond
     return None
 
 
@@ -147,10 +147,13 @@ def decode_cancel(f: Fields, session: str, firm: str) -> CancelOrder:
 
 def decode_replace(f: Fields, session: str, firm: str, instruments: Mapping[str, Instrument]) -> tuple[ReplaceOrder, EdgeNote | None]:
     cl_ord_id, symbol = f[11], f[55]
-    base = {"session": session, "firm": firm, "cl_ord_id": cl_ord_id, "orig_cl_ord_id": f.get(41), "order_id": _order_id(f.get(37))}
+    orig, order_id = f.get(41), _order_id(f.get(37))
+
+    def replace(qty: int, price: int | None, stop_px: int | None) -> ReplaceOrder:
+        return ReplaceOrder(session=session, firm=firm, cl_ord_id=cl_ord_id, orig_cl_ord_id=orig, order_id=order_id, qty=qty, price=price, stop_px=stop_px)
 
     def refuse(text: str, *, qty: int = 0, price: int | None = None, stop_px: int | None = None) -> tuple[ReplaceOrder, EdgeNote]:
-        return ReplaceOrder(**base, qty=qty, price=price, stop_px=stop_px), EdgeNote(firm, cl_ord_id, text)
+        return replace(qty, price, stop_px), EdgeNote(firm, cl_ord_id, text)
 
     inst = instruments.get(symbol)
     if inst is None:
@@ -169,7 +172,7 @@ def decode_replace(f: Fields, session: str, firm: str, instruments: Mapping[str,
         stop = _grid(f[99], "tick", inst)
         if stop is None:
             return refuse(f"StopPx {f[99]} is not on the tick grid {inst.tick_size} of {symbol}", qty=qty, price=price, stop_px=-1)
-    return ReplaceOrder(**base, qty=qty, price=price, stop_px=stop), None
+    return replace(qty, price, stop), None
 
 
 def decode_status(f: Fields, session: str, firm: str) -> QueryOrder:

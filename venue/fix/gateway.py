@@ -287,7 +287,8 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber: each event to the session(s) it belongs to."""
-        self._batch = batch = [[] for _ in self.lanes.queues]
+        batch: list[list[Item]] = [[] for _ in self.lanes.queues]
+        self._batch = batch
         try:
             self._render(events)
             self.md.on_events(events)
@@ -300,19 +301,17 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
     def _render(self, events: Sequence[Event]) -> None:
         send, r = self._send_from_loop, self.renderer
         for ev in events:
-            t = type(ev)
             try:
-                if t is ExecReport:
-                    send(ev.order.entry.session, r.execution_report(ev))  # type: ignore[union-attr]
-                elif t is Fill:
-                    taker, maker = r.fill_reports(ev)  # type: ignore[arg-type]
-                    send(ev.taker.entry.session, taker)  # type: ignore[union-attr]
-                    send(ev.maker.entry.session, maker)  # type: ignore[union-attr]
-                elif t is CancelRejected:
-                    note = self._notes.pop((ev.firm, ev.cl_ord_id), None) if self._notes else None  # type: ignore[union-attr]
-                    text = note if note is not None and ev.reason in NOTE_REASONS else None  # type: ignore[union-attr]
-                    send(ev.session, r.cancel_reject(ev, text))  # type: ignore[union-attr, arg-type]
-                elif t is MassCancelDone:
-                    send(ev.session, r.mass_cancel_report(ev))  # type: ignore[union-attr, arg-type]
+                if isinstance(ev, ExecReport):
+                    send(ev.order.entry.session, r.execution_report(ev))
+                elif isinstance(ev, Fill):
+                    taker, maker = r.fill_reports(ev)
+                    send(ev.taker.entry.session, taker)
+                    send(ev.maker.entry.session, maker)
+                elif isinstance(ev, CancelRejected):
+                    note = self._notes.pop((ev.firm, ev.cl_ord_id), None) if self._notes else None
+                    send(ev.session, r.cancel_reject(ev, note if note is not None and ev.reason in NOTE_REASONS else None))
+                elif isinstance(ev, MassCancelDone):
+                    send(ev.session, r.mass_cancel_report(ev))
             except Exception:  # one event that cannot be rendered must not cost the batch's others
                 log.exception("could not render %r", ev)

@@ -136,11 +136,9 @@ class MarketData:
         changes: dict[str, list[str]] = {}
         r = self.renderer
         for ev in events:
-            t = type(ev)
-            if t is BookDelta:
-                symbol = ev.symbol  # type: ignore[union-attr]
-                levels = self.depth.setdefault(symbol, ({}, {}))[0 if ev.side is Side.BUY else 1]  # type: ignore[union-attr]
-                price, qty = ev.price, ev.qty  # type: ignore[union-attr]
+            if isinstance(ev, BookDelta):
+                symbol, price, qty = ev.symbol, ev.price, ev.qty
+                levels = self.depth.setdefault(symbol, ({}, {}))[0 if ev.side is Side.BUY else 1]
                 action = "2" if qty == 0 else "1" if price in levels else "0"
                 if qty == 0:
                     if levels.pop(price, None) is None:
@@ -148,17 +146,17 @@ class MarketData:
                 else:
                     levels[price] = qty
                 if self.by_symbol.get(symbol):
-                    kind = _BID if ev.side is Side.BUY else _OFFER  # type: ignore[union-attr]
+                    kind = _BID if ev.side is Side.BUY else _OFFER
                     changes.setdefault(symbol, []).append(
                         f"279={action}\x01269={kind}\x0155={symbol}\x01270={r.px(symbol, price)}\x01271={r.qty(symbol, qty)}\x01"
                     )
-            elif t is Fill:
-                symbol = ev.symbol  # type: ignore[union-attr]
-                self.last_trade[symbol] = (ev.price, ev.qty, ev.ts)  # type: ignore[union-attr]
+            elif isinstance(ev, Fill):
+                symbol = ev.symbol
+                self.last_trade[symbol] = (ev.price, ev.qty, ev.ts)
                 if self.by_symbol.get(symbol):
                     changes.setdefault(symbol, []).append(
-                        f"279=0\x01269=2\x0155={symbol}\x01270={r.px(symbol, ev.price)}\x01"  # type: ignore[union-attr]
-                        f"271={r.qty(symbol, ev.qty)}\x01273={r.utc(ev.ts)[9:]}\x01"  # type: ignore[union-attr]
+                        f"279=0\x01269=2\x0155={symbol}\x01270={r.px(symbol, ev.price)}\x01"
+                        f"271={r.qty(symbol, ev.qty)}\x01273={r.utc(ev.ts)[9:]}\x01"
                     )
         for symbol, entries in changes.items():
             for sub in self.by_symbol.get(symbol, ()):

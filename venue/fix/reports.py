@@ -31,7 +31,7 @@ class UtcFormatter:
     """µs since the epoch -> FIX UTCTimestamp with microseconds; the second's prefix is
     cached, since a busy venue formats many times a second."""
 
-    __slots__ = ("_sec", "_prefix")
+    __slots__ = ("_prefix", "_sec")
 
     def __init__(self) -> None:
         self._sec = -1
