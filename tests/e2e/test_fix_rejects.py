@@ -4,10 +4,13 @@ answer a client expects (ExecutionReport 39=8 with Text, OrderCancelReject, sess
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from fixclient import get, utc_now
-from venue_harness import VenueThread, check_engine, venue  # noqa: F401  (fixture)
+from venue_harness import VenueThread, check_engine, venue, write_config  # noqa: F401  (fixture)
 
 BAD_ORDERS = [
     # (what, fields beyond ClOrdID, expected OrdRejReason 103, Text fragment)
@@ -133,3 +136,23 @@ def test_test_request_is_answered(venue: VenueThread) -> None:
     a.send("1", [(112, "ARE-YOU-THERE")])
     beat = a.expect_admin(lambda m: get(m, 35) == "0" and get(m, 112) == "ARE-YOU-THERE")
     assert get(beat, 49) == "VENUE"
+
+
+def test_a_message_the_gateway_cannot_decode_gets_business_reject(tmp_path: Path) -> None:
+    """With validation turned off for a session (its own settings), a malformed order
+    reaches the gateway: it answers 35=j and the venue goes on."""
+
+    def no_dictionary(data: dict[str, Any]) -> None:
+        data["firms"][1]["sessions"][0]["settings"] = {"UseDataDictionary": "N"}
+
+    v = VenueThread(write_config(tmp_path, no_dictionary)).start()
+    try:
+        b = v.logged_on("FIRM2")
+        seq = b.send("D", [(11, "NOSIDE"), (1, "FIRM2-A"), (55, "BTC-PERP"), (60, utc_now()), (38, 1), (40, 2), (44, 1)])
+        rej = b.expect_type("j")
+        assert (get(rej, 45), get(rej, 372), get(rej, 380)) == (str(seq), "D", "0")
+        b.new_order("OK", "BTC-PERP", 1, 1, "99000", account="FIRM2-A")
+        b.expect_type("8", t11="OK", t150="0")
+        check_engine(v)
+    finally:
+        v.stop()

@@ -3,10 +3,12 @@ other.
 
 Threads. quickfix calls back on its own threads (one per connection). Those callbacks
 authenticate logons, decode application messages into commands and hand them to the
-sequencer (`submit_threadsafe`); they never touch venue state. The sequencer publishes
+loop through an inbox (one loop wake-up carries all that arrived meanwhile), where they
+are submitted to the sequencer; they never touch venue state. The sequencer publishes
 each batch's events to `on_events` on its loop thread, which renders them as FIX strings
-and sends each to the session that owns the order (both sides of a trade get their own
-ExecutionReport). Market data runs on the loop thread too.
+for the session that owns each order (both sides of a trade get their own
+ExecutionReport) and posts them to send lanes (venue/fix/sender.py), threads that do
+quickfix's costly `Session.send` in order per session. Market data runs on the loop.
 
 Edge rules (quickfix's facts that shape this file):
 - An exception escaping a callback, other than quickfix's own (RejectLogon,
@@ -140,10 +142,13 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         pass
 
     def onLogon(self, sid: fix.SessionID) -> None:
-        st = self.sessions.get(sid.getTargetCompID().getValue())
-        if st is not None:
-            st.logged_on = True
-            log.info("session %s (firm %s) logged on", st.record.sender_comp_id, st.firm.id)
+        try:
+            st = self.sessions.get(sid.getTargetCompID().getValue())
+            if st is not None:
+                st.logged_on = True
+                log.info("session %s (firm %s) logged on", st.record.sender_comp_id, st.firm.id)
+        except Exception:
+            log.exception("logon of %s", sid)
 
     def onLogout(self, sid: fix.SessionID) -> None:
         try:
@@ -187,7 +192,10 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
             raise
         except Exception:
             log.exception("message from %s could not be handled", sid)
-            self._business_reject(sid.getTargetCompID().getValue(), message, "0", "the venue could not process this message")
+            try:
+                self._business_reject(sid.getTargetCompID().getValue(), message, "0", "the venue could not process this message")
+            except Exception:
+                log.exception("could not answer %s", sid)
 
     # ------------------------------------------------------------------ inbound
 
