@@ -247,6 +247,7 @@ def main() -> int:
     p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
     p.add_argument("--rounds", type=int, default=3, help="interleaved throughput runs with and without members")
     p.add_argument("--nice", type=int, default=10, help="venue.drop_copy_nice: the drop-copy process's CPU niceness")
+    p.add_argument("--only", choices=("latency", "throughput"), help="run one of the two measurements")
     p.add_argument("--consume", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--members", type=int, default=0, help=argparse.SUPPRESS)
@@ -256,10 +257,12 @@ def main() -> int:
         return consume(a.port, a.members, a.out)
     print(f"{FIRMS} firms over FIX order entry; duration {a.duration}s per run; {os.cpu_count()} cpus, load average "
           f"{os.getloadavg()[0]:.1f} at start; journal fsync per batch; drop-copy process nice {a.nice}")
-    for members in (1, 10):
+    for members in (1, 10) if a.only != "throughput" else ():
         load, lat = latency(members, duration=a.duration, rate=a.rate, nice=a.nice)
         print(f"latency  {members:2d} member(s) @ {a.rate:,.0f} orders/s offered ({load.acked:,} orders acked): "
               f"{lat['copies']:,.0f} copies, p50 {lat['p50_us'] / 1000:.2f} ms, p99 {lat['p99_us'] / 1000:.2f} ms, max {lat['max_us'] / 1000:.1f} ms", flush=True)
+    if a.only == "latency":
+        return 0
     nones, tens = [], []
     for _ in range(a.rounds):  # interleaved: the machine's load drifts between runs
         nones.append(throughput(0, duration=a.duration, window=a.window, nice=a.nice).throughput)
