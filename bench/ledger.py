@@ -25,21 +25,21 @@ import random
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from venue.clearing.eod import day_cutoff, run_eod  # noqa: E402
-from venue.clearing.files import write_statements  # noqa: E402
-from venue.clearing.ledger import Ledger  # noqa: E402
-from venue.clearing.settings import ClearingConfig, FeeRates  # noqa: E402
-from venue.clearing.writer import LedgerWriter  # noqa: E402
-from venue.commands import NewOrder  # noqa: E402
-from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, OrderView  # noqa: E402
-from venue.instruments import Instrument  # noqa: E402
-from venue.types import InstrumentKind, OptionRight, OrdType, Side  # noqa: E402
+from venue.clearing.eod import day_cutoff, run_eod
+from venue.clearing.files import write_statements
+from venue.clearing.ledger import Ledger
+from venue.clearing.settings import ClearingConfig, FeeRates
+from venue.clearing.writer import LedgerWriter
+from venue.commands import NewOrder
+from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, OrderView
+from venue.instruments import Instrument
+from venue.types import InstrumentKind, OptionRight, OrdType, Side
 
 DAY = date(2026, 12, 24)
 DAY_START = day_cutoff(DAY - timedelta(days=1))
@@ -48,7 +48,7 @@ CLEARING = ClearingConfig(fees=FeeRates(maker=Decimal("0.0001"), taker=Decimal("
 
 
 def instruments(n: int) -> list[Instrument]:
-    expiry = datetime(2027, 3, 26, 8, tzinfo=timezone.utc)
+    expiry = datetime(2027, 3, 26, 8, tzinfo=UTC)
     out: list[Instrument] = []
     n_perp, n_fut = n // 2, n // 4
     for i in range(n_perp):

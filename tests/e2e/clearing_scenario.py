@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Awaitable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any, Protocol
@@ -62,7 +62,7 @@ PERP, FUT, CALL, PUT = "BTC-PERP", "BTC-26DEC26", "BTC-26DEC26-100000-C", "BTC-2
 
 
 def at(day: date, hh: int, mm: int = 0, ss: int = 0) -> int:
-    return int(datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=timezone.utc).timestamp()) * 1_000_000
+    return int(datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=UTC).timestamp()) * 1_000_000
 
 
 # (time, action, arguments): trade = maker firm, maker side, taker firm, symbol, lots, price

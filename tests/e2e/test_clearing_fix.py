@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clearing_scenario import DAY3, at, DAY1, play
+from clearing_scenario import DAY1, DAY3, at, play
 from fixclient import FixClient, get
 from venue_harness import VenueThread, write_config
 

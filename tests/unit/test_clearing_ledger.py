@@ -4,7 +4,7 @@ settlement run's refusals, and reconciliation finding each kind of break."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,10 +27,10 @@ PERP = Instrument(symbol="BTC-PERP", kind=InstrumentKind.PERPETUAL, underlying="
                   lot_size=D(1), multiplier=D("0.001"), reference_price=D(100000), funding_interval_s=28800)
 FUT = Instrument(symbol="BTC-FUT", kind=InstrumentKind.FUTURE, underlying="BTC-USD", quote_currency="USD", tick_size=D("0.5"),
                  lot_size=D(1), multiplier=D("0.001"), reference_price=D(100000),
-                 expiry=datetime(2026, 12, 26, 8, tzinfo=timezone.utc))
+                 expiry=datetime(2026, 12, 26, 8, tzinfo=UTC))
 FEES = ClearingConfig(fees=FeeRates(maker=D("0.0001"), taker=D("0.0005")))
 DAY = date(2026, 12, 24)
-T0 = int(datetime(2026, 12, 24, 10, tzinfo=timezone.utc).timestamp()) * 1_000_000
+T0 = int(datetime(2026, 12, 24, 10, tzinfo=UTC).timestamp()) * 1_000_000
 
 
 def view(account: str, side: Side, order_id: int, symbol: str = "BTC-PERP") -> OrderView:

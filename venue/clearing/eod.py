@@ -31,14 +31,14 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
 from venue.clearing import formulas, schema
-from venue.clearing.ledger import E9, Ledger, one, scalar, utc
+from venue.clearing.ledger import E9, Ledger, one, scalar, scanning, utc
 from venue.clearing.prices import EodError, SettlementPrice, settlement_prices
 from venue.types import InstrumentKind
 
@@ -60,7 +60,7 @@ class EodResult:
 
 def day_cutoff(day: date) -> int:
     """The cutoff of business day `day`: 00:00 UTC the next day, in µs."""
-    return int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone.utc).timestamp()) * 1_000_000
+    return int(datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC).timestamp()) * 1_000_000
 
 
 def run_eod(ledger: Ledger, day: date, *, now_us: int, margin_run: MarginRun | None = None) -> EodResult:
@@ -89,7 +89,8 @@ def run_eod(ledger: Ledger, day: date, *, now_us: int, margin_run: MarginRun | N
 class _Run:
     def __init__(self, ledger: Ledger, day: date, cutoff: int, last: tuple[date, int] | None, now_us: int) -> None:
         self.ledger, self.con, self.day, self.cutoff, self.now_us = ledger, ledger.con, day, cutoff, now_us
-        self.prev_date, self.prev_cutoff = (last[0], last[1]) if last else (None, None)
+        self.prev_date: date | None = last[0] if last else None
+        self.prev_cutoff: int | None = last[1] if last else None
         # trades since the last run (the first run takes every trade before its cutoff);
         # funding from the last run, or from the start of the day on the first run
         self.start = self.prev_cutoff if self.prev_cutoff is not None else 0
@@ -251,26 +252,27 @@ class _Run:
                     keys.append(key)
             self.con.execute("UPDATE instruments SET status = 'expired', final_price = ? WHERE symbol = ?", (prices[symbol].price, symbol))
         if keys:
-            batch = ledger._position_table(keys)  # noqa: F841 (scanned by DuckDB)
-            self.con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
+            with scanning(self.con, batch=ledger._position_table(keys)):
+                self.con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
 
     def _write_positions(self, eod: list[tuple[str, str, int, int, int, int]]) -> None:
         if not eod:
             return
         cols = list(zip(*eod))
-        batch = pa.table({  # noqa: F841 (scanned by DuckDB)
+        batch = pa.table({
             "account": pa.array(cols[0], pa.string()), "symbol": pa.array(cols[1], pa.string()),
             "qty": pa.array(cols[2], pa.int64()), "closed_qty": pa.array(cols[3], pa.int64()),
             "bought": pa.array(cols[4], pa.int64()), "sold": pa.array(cols[5], pa.int64()),
         })
-        self.con.execute(
-            "INSERT INTO eod_positions SELECT ?::DATE, b.account, b.symbol, b.qty, b.closed_qty, b.bought, b.sold,"
-            " coalesce(p.avg_price, 0), coalesce(CAST(p.realised AS DECIMAL(38,9)), 0), s.price, ps.price"
-            " FROM batch b LEFT JOIN positions_v p ON p.account = b.account AND p.symbol = b.symbol"
-            " LEFT JOIN settlement_prices s ON s.business_date = ? AND s.symbol = b.symbol"
-            " LEFT JOIN settlement_prices ps ON ps.business_date = ? AND ps.symbol = b.symbol",
-            (self.day, self.day, self.prev_date),
-        )
+        with scanning(self.con, batch=batch):
+            self.con.execute(
+                "INSERT INTO eod_positions SELECT ?::DATE, b.account, b.symbol, b.qty, b.closed_qty, b.bought, b.sold,"
+                " coalesce(p.avg_price, 0), coalesce(CAST(p.realised AS DECIMAL(38,9)), 0), s.price, ps.price"
+                " FROM batch b LEFT JOIN positions_v p ON p.account = b.account AND p.symbol = b.symbol"
+                " LEFT JOIN settlement_prices s ON s.business_date = ? AND s.symbol = b.symbol"
+                " LEFT JOIN settlement_prices ps ON ps.business_date = ? AND ps.symbol = b.symbol",
+                (self.day, self.day, self.prev_date),
+            )
 
     def _write_legs(self) -> None:
         """Every movement's two legs in two bulk INSERTs (amounts travel as whole cents)."""
@@ -285,11 +287,11 @@ class _Run:
             cols["counter"] += [counter] * n
             cols["account"] += accounts
             cols["cents"] += cents
-        batch = pa.table({k: pa.array(v, pa.int64() if k == "cents" else pa.string()) for k, v in cols.items()})  # noqa: F841
-        for leg in ("account", "counter"):
-            sign = "" if leg == "account" else "-"
-            self.con.execute(
-                f"INSERT INTO cash_entries SELECT kind || '-' || ref || '-' || account, {leg}, ?::DATE, ?, kind, symbol,"
-                f" {sign}CAST(cents AS DECIMAL(18,0)) * 0.01, ?, ? FROM batch",
-                (self.day, self.cutoff, self.currency, f"settlement {self.day}"),
-            )
+        batch = pa.table({k: pa.array(v, pa.int64() if k == "cents" else pa.string()) for k, v in cols.items()})
+        with scanning(self.con, batch=batch):
+            for leg, sign in (("account", ""), ("counter", "-")):
+                self.con.execute(
+                    f"INSERT INTO cash_entries SELECT kind || '-' || ref || '-' || account, {leg}, ?::DATE, ?, kind, symbol,"
+                    f" {sign}CAST(cents AS DECIMAL(18,0)) * 0.01, ?, ? FROM batch",
+                    (self.day, self.cutoff, self.currency, f"settlement {self.day}"),
+                )

@@ -111,7 +111,11 @@ _MONEY = ", ".join(f"stmt_money({c}) AS {c}" for c in KINDS)
 
 _STATEMENT = f"""
 WITH acc AS (SELECT account, firm, clearing_member AS member FROM accounts WHERE clearing_member <> ''),
-day_cash AS (
+day_trades AS MATERIALIZED (  -- each price written once per trade, not per side
+    SELECT trade_id, symbol, qty, stmt_num(price) AS price, buy_member, buy_account, buy_firm, buy_fee,
+           sell_member, sell_account, sell_firm, sell_fee
+    FROM trades WHERE ts_us >= $start AND ts_us < $cutoff),
+day_cash AS MATERIALIZED (
     SELECT acc.member, c.account, c.symbol, c.kind, sum(c.amount) AS amount FROM cash_entries c JOIN acc USING (account)
     WHERE c.business_date = $day GROUP BY ALL),
 by_position AS (SELECT account, symbol, {_AMOUNTS} FROM day_cash WHERE symbol IS NOT NULL GROUP BY ALL),
@@ -128,15 +132,15 @@ accounts_out AS (
     WHERE o.account IS NOT NULL OR b.account IS NOT NULL)
 SELECT member, 1 AS ord, account AS sort_account, symbol AS sort_symbol, trade_id AS sort_trade, side AS sort_side,
        'TRADE' AS record, firm, account, symbol, CAST(trade_id AS VARCHAR) AS trade_id, side, CAST(qty AS VARCHAR) AS qty,
-       stmt_num(price) AS price, '' AS long_qty, '' AS short_qty, '' AS closed_qty, '' AS settlement_price,
+       price, '' AS long_qty, '' AS short_qty, '' AS closed_qty, '' AS settlement_price,
        '' AS settlement_method, '' AS prior_settlement_price, '' AS avg_price, '' AS realised_pnl,
        stmt_money(-fee) AS fees, '' AS premium, '' AS variation_margin, '' AS funding, '' AS final_settlement,
        '' AS deposits_withdrawals, '' AS opening_balance, '' AS net_due, '' AS closing_balance
 FROM (SELECT buy_member AS member, trade_id, symbol, 'BUY' AS side, buy_account AS account, buy_firm AS firm, qty, price, buy_fee AS fee
-      FROM trades WHERE buy_member <> '' AND ts_us >= $start AND ts_us < $cutoff
+      FROM day_trades WHERE buy_member <> ''
       UNION ALL
       SELECT sell_member, trade_id, symbol, 'SELL', sell_account, sell_firm, qty, price, sell_fee
-      FROM trades WHERE sell_member <> '' AND ts_us >= $start AND ts_us < $cutoff)
+      FROM day_trades WHERE sell_member <> '')
 UNION ALL
 SELECT acc.member, 2, e.account, e.symbol, NULL, NULL, 'POSITION', acc.firm, e.account, e.symbol, '', '', '', '',
        CAST(greatest(e.qty, 0) AS VARCHAR), CAST(greatest(-e.qty, 0) AS VARCHAR), CAST(e.closed_qty AS VARCHAR),

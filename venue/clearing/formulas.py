@@ -77,7 +77,7 @@ class FeeRule:
     rational a/b per instrument; rounding half-even of an integer division equals
     `fee(notional, rate)` exactly (tests check it) at a fraction of the cost."""
 
-    __slots__ = ("num", "den")
+    __slots__ = ("den", "num")
 
     def __init__(self, contract_value_per_tick_lot: Decimal, rate: Decimal) -> None:
         ratio = contract_value_per_tick_lot * rate * 100

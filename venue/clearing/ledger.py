@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ import pyarrow as pa
 from venue.clearing import schema
 from venue.clearing.formulas import FeeRule, to_cents
 from venue.clearing.settings import ClearingConfig
-from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, BookDelta
+from venue.events import BookDelta, CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet
 from venue.instruments import Instrument
 from venue.types import Side
 
@@ -49,6 +50,7 @@ _BUY = Side.BUY
 POSITIONS_EVERY_S = 5.0  # how often the writer persists changed positions while trades flow
 
 E9 = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def decimal_column(unscaled: Sequence[int], scale: int, precision: int = 38) -> pa.Array:
@@ -70,8 +72,21 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = 
     return row[0] if row is not None else None
 
 
+@contextmanager
+def scanning(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to SQL under the given names for the block (DuckDB reads them
+    in place, no copy)."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
 def utc(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us / 1_000_000, tz=timezone.utc)
+    return _EPOCH + timedelta(microseconds=ts_us)
 
 
 @dataclass(slots=True)
@@ -150,6 +165,11 @@ def _insert_trades(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
     """One INSERT for the batch. Fees are computed here, in DuckDB, by the same integer rule
     as formulas.FeeRule (half-even of tick-lots x num / den, from the fee_rules table), and
     clearing members by joining the accounts table: no per-trade work in Python."""
+    with scanning(con, batch=batch):
+        _insert_trades_sql(con)
+
+
+def _insert_trades_sql(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "INSERT INTO trades SELECT b.trade_id, b.seq, b.ts_us, make_timestamp(b.ts_us), b.symbol, b.price_ticks,"
         " CAST(b.price_ticks * i.tick_size AS DECIMAL(18,8)), b.qty, CASE WHEN b.buy_aggr THEN 'BUY' ELSE 'SELL' END,"
@@ -174,7 +194,8 @@ def _insert_trades(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
 
 
 def _store_positions(con: duckdb.DuckDBPyConnection, batch: pa.Table, as_of_trade_id: int) -> None:
-    con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
+    with scanning(con, batch=batch):
+        con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
     con.execute("UPDATE ledger_state SET positions_trade_id = ?", (as_of_trade_id,))
 
 
@@ -363,14 +384,14 @@ class Ledger:
             if prep.positions is not None:
                 _store_positions(con, prep.positions, prep.positions_trade_id)
             if prep.cash:
-                cash = _table(prep.cash, _CASH_COLUMNS)  # noqa: F841 (scanned by DuckDB)
-                con.execute("INSERT INTO cash_entries SELECT b.* FROM cash b ANTI JOIN cash_entries c USING (movement_id, account)")
+                with scanning(con, cash=_table(prep.cash, _CASH_COLUMNS)):
+                    con.execute("INSERT INTO cash_entries SELECT b.* FROM cash b ANTI JOIN cash_entries c USING (movement_id, account)")
             if prep.index:
-                index = _table(prep.index, _INDEX_COLUMNS)  # noqa: F841
-                con.execute("INSERT INTO index_prices SELECT * FROM index ON CONFLICT DO NOTHING")
+                with scanning(con, new_index=_table(prep.index, _INDEX_COLUMNS)):
+                    con.execute("INSERT INTO index_prices SELECT * FROM new_index ON CONFLICT DO NOTHING")
             if prep.marks:
-                marks = _table(prep.marks, _MARK_COLUMNS)  # noqa: F841
-                con.execute("INSERT INTO mark_prices SELECT * FROM marks ON CONFLICT DO NOTHING")
+                with scanning(con, new_marks=_table(prep.marks, _MARK_COLUMNS)):
+                    con.execute("INSERT INTO mark_prices SELECT * FROM new_marks ON CONFLICT DO NOTHING")
             if prep.tops:
                 con.executemany("INSERT OR REPLACE INTO book_tops VALUES (?, ?, ?, ?)", prep.tops)
             if prep.last_seq > self.last_seq:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import duckdb
 
 from venue import admin
 from venue.clearing.eod import EodError, EodResult
+from venue.clearing.ledger import utc
 from venue.clearing.service import account_map, catch_up, check, open_ledger, settle
 from venue.commands import SetPhase
 from venue.config import load_config
@@ -35,7 +36,7 @@ RECONCILE_TIMEOUT_S = 600.0
 def parse_day(text: str | None, now_us: int) -> date:
     """`--date YYYY-MM-DD`, or by default the UTC day before `now`."""
     if text is None:
-        return (datetime.fromtimestamp(now_us / 1_000_000, tz=timezone.utc) - timedelta(days=1)).date()
+        return (utc(now_us) - timedelta(days=1)).date()
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -123,7 +124,9 @@ def _offline(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         ledger = open_ledger(cfg, account_map(ref.accounts(), ref.clearing_members), ref.instruments)
     except duckdb.IOException as exc:
         raise EodError(f"cannot open the ledger: {exc} (is a venue running on {cfg.var_path()}?)") from None
-    core_factory = lambda: new_core(cfg, ref)  # noqa: E731
+    def core_factory() -> Any:
+        return new_core(cfg, ref)
+
     catch_up(ledger, core_factory, cfg.var_path() / cfg.journal.dir)
     return cfg, ledger, core_factory
 

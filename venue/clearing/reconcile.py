@@ -16,13 +16,14 @@ Each break is one line of text; an empty list means the ledger reconciles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
+from venue.clearing.ledger import scanning
 from venue.events import CollateralChanged, Event, Fill
 
 MAX_LISTED = 20  # breaks of one kind printed in full; the rest are counted
@@ -80,10 +81,14 @@ def _listed(rep: Report, kind: str, rows: list[tuple[object, ...]], render: str)
 
 
 def _trades(con: duckdb.DuckDBPyConnection, got: _Collector, rep: Report) -> None:
-    cols = list(zip(*got.trades)) if got.trades else [[] for _ in range(8)]
+    cols: list[Sequence[object]] = list(zip(*got.trades)) if got.trades else [[] for _ in range(8)]
     names = ["trade_id", "symbol", "price_ticks", "qty", "buy_account", "sell_account", "buy_exec_id", "sell_exec_id"]
     types = [pa.int64(), pa.string(), pa.int64(), pa.int64(), pa.string(), pa.string(), pa.int64(), pa.int64()]
-    journal = pa.Table.from_arrays([pa.array(c, t) for c, t in zip(cols, types)], names=names)  # noqa: F841 (scanned by DuckDB)
+    with scanning(con, journal=pa.Table.from_arrays([pa.array(c, t) for c, t in zip(cols, types)], names=names)):
+        _trade_breaks(con, rep)
+
+
+def _trade_breaks(con: duckdb.DuckDBPyConnection, rep: Report) -> None:
     _listed(rep, "trade held more than once", con.execute(
         "SELECT trade_id, count(*) FROM trades GROUP BY 1 HAVING count(*) > 1 ORDER BY 1").fetchall(), "TradeID {0} is in the ledger {1} times")
     _listed(rep, "trade missing from the ledger", con.execute(

@@ -20,12 +20,12 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from venue.book import Book
 from venue.clearing.eod import EodResult, MarginRun, run_eod
 from venue.clearing.files import write_statements
 from venue.clearing.ledger import Ledger
 from venue.clearing.reconcile import Report, reconcile
 from venue.clearing.writer import LedgerWriter
-from venue.book import Book
 from venue.commands import SetPhase
 from venue.config import VenueConfig
 from venue.events import Event
@@ -40,9 +40,14 @@ REPLAY_CHUNK = 4096  # journal records per ingest during catch-up
 
 
 class Member(Protocol):
-    id: str
-    firms: Iterable[str]
-    accounts: Iterable[str]
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def firms(self) -> Iterable[str]: ...
+
+    @property
+    def accounts(self) -> Iterable[str]: ...
 
 
 def account_map(accounts: Mapping[str, str], members: Iterable[Member]) -> dict[str, tuple[str, str]]:

@@ -63,8 +63,9 @@ class LedgerWriter:
         self._write.start()
 
     def __call__(self, events: Sequence[Event]) -> None:
-        """The sequencer subscriber (loop thread): hand the batch over, nothing more."""
-        self._in.put(events)
+        """The sequencer subscriber (loop thread): hand the batch over, nothing more (the
+        sequencer passes a fresh list per batch and never changes it)."""
+        self._in.put(events if isinstance(events, list) else list(events))
 
     def submit(self, fn: Callable[[Ledger], T]) -> Future[T]:
         """Run fn(ledger) on the write thread after every batch already handed over."""
@@ -96,10 +97,10 @@ class LedgerWriter:
 
     def _prepare_loop(self) -> None:
         while True:
-            item: object | None = self._in.get()
+            item: object = self._in.get()
             events: list[Event] = []
-            while item is not None and item is not _STOP and not isinstance(item, _Job):
-                events.extend(item)  # type: ignore[call-overload]
+            while isinstance(item, list):
+                events.extend(item)
                 item = None
                 if len(events) < MAX_COALESCE:
                     try:
@@ -107,18 +108,20 @@ class LedgerWriter:
                     except queue.Empty:
                         pass
             self._hand_on(events)
-            if item is not None:
-                self._mid.put(item)
-                if item is _STOP:
-                    return
-                wait([item.future])  # type: ignore[union-attr]  # a job sees the ledger still: no prepare runs beside it
+            if item is None:
+                continue
+            self._mid.put(item)
+            if item is _STOP:
+                return
+            if isinstance(item, _Job):
+                wait([item.future])  # a job sees the ledger still: no prepare runs beside it
 
     def _hand_on(self, events: list[Event]) -> None:
         if not events or self.failed is not None:
             return
         try:
             self._mid.put(self.ledger.prepare(events))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure stops the ledger (logged critical); the venue goes on
             self._fail(exc)
 
     def _write_loop(self) -> None:
@@ -129,7 +132,7 @@ class LedgerWriter:
             if isinstance(item, _Job):
                 try:
                     item.future.set_result(item.fn(self.ledger))
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - the job's caller gets whatever it raised
                     item.future.set_exception(exc)
                 continue
             assert isinstance(item, Prepared)
@@ -137,7 +140,7 @@ class LedgerWriter:
                 continue
             try:
                 self.trades += self.ledger.write(item).trades
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - as in _hand_on
                 self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
