@@ -4,6 +4,7 @@
   stop-limit, cancel and replace commands the engine's fills, cancels, triggers, replaces,
   refusals, final book and last price equal the naive reference book's
   (tests/unit/reference_book.py).
+- Opening auction: random pre-open books open at the brute-force max-volume price.
 - Stateful: random streams of every command kind over two instruments and four accounts
   (two of them one firm's), in every phase but EXPIRED. After each command the engine's
   own validate() runs (book never crossed in OPEN, cum + leaves == qty for live orders,
@@ -150,6 +151,43 @@ def test_engine_agrees_with_the_reference_book(ops: list[tuple[Any, ...]]) -> No
     book = venue.book()
     assert (book.depth(BUY), book.depth(SELL)) == (ref.depth(BUY), ref.depth(SELL)), venue.ladders()
     assert book.last_px == ref.last
+
+
+# ---------------------------------------------------------------- the opening auction
+
+pre_open_order = st.tuples(st.sampled_from(["A1", "A2", "B1", "C1"]), SIDES, QTYS, st.integers(min_value=97, max_value=103),
+                           st.none() | st.integers(min_value=1, max_value=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(pre_open_order, min_size=2, max_size=30), st.sampled_from(list(StpScope)))
+def test_opening_auction_trades_the_most_at_one_price_and_leaves_the_book_uncrossed(orders: list[tuple[Any, ...]], scope: StpScope) -> None:
+    """Orders collected in pre-open (icebergs among them), then the open. The book is left
+    uncrossed and nobody trades with themselves; unless the auction had to cancel an order
+    (self-trade prevention, which re-prices it), every fill prints at one price, the
+    volume is the largest any order price would trade (brute force over the book before
+    the open), and that price is the one the rule picks: most volume, then least
+    imbalance, then nearest the last price, then the lowest."""
+    venue = Driver(new_engine(stp_scope=scope, phase=TradingPhase.PRE_OPEN))
+    for i, (account, side, qty, price, display) in enumerate(orders):
+        venue(order(f"p{i}", side, qty, price, account=account, display_qty=display if display is not None and display < qty else None))
+    book = venue.book()
+    bids = [(lv.price, o.leaves) for lv in book.levels(BUY) for o in lv.orders()]
+    asks = [(lv.price, o.leaves) for lv in book.levels(SELL) for o in lv.orders()]
+    keys: dict[int, tuple[int, int, int, int]] = {}
+    for p in {q for q, _ in bids + asks}:
+        demand, supply = sum(n for q, n in bids if q >= p), sum(n for q, n in asks if q <= p)
+        keys[p] = (-min(demand, supply), abs(demand - supply), abs(p - book.last_px), p)
+    events = venue(SetPhase(symbol=BTC, phase=TradingPhase.OPEN))
+    fills = [e for e in events if isinstance(e, Fill)]
+    key = (lambda v: v.account) if scope is StpScope.ACCOUNT else (lambda v: v.firm)
+    assert all(key(f.buy) != key(f.sell) for f in fills)
+    assert book.best_bid is None or book.best_ask is None or book.best_bid < book.best_ask, book.ladder()
+    if any(isinstance(e, ExecReport) and e.exec_type is ExecType.CANCELED for e in events):
+        return
+    volume, _, _, price = min(keys.values(), default=(0, 0, 0, 0))
+    assert sum(f.qty for f in fills) == -volume
+    assert {f.price for f in fills} == ({price} if fills else set())
 
 
 # ---------------------------------------------------------------- stateful: every command kind
@@ -318,7 +356,29 @@ class EngineMachine(RuleBasedStateMachine):
             self._send(EndOfDay())
 
     def set_phase(self, symbol: str, phase: TradingPhase) -> None:
-        self._send(SetPhase(symbol=symbol, phase=phase))
+        """On a move to OPEN, unless an order is canceled in the auction (self-trade or
+        reduce-only, which re-prices it), the auction trades at one price exactly the
+        largest volume any price would trade, computed here by brute force beforehand."""
+        book = self.venue.book(symbol)
+        bids = [o for lv in book.levels(BUY) for o in lv.orders()]
+        asks = [o for lv in book.levels(SELL) for o in lv.orders()]
+        volumes = [
+            min(sum(o.leaves for o in bids if o.price is not None and o.price >= p), sum(o.leaves for o in asks if o.price is not None and o.price <= p))
+            for p in {o.price for o in bids + asks if o.price is not None}
+        ]
+        events = self._send(SetPhase(symbol=symbol, phase=phase))
+        if not events or not isinstance(events[0], PhaseChanged) or phase is not TradingPhase.OPEN:
+            return
+        auction: list[Fill] = []
+        for e in events[1:]:
+            if isinstance(e, ExecReport):
+                if e.exec_type is ExecType.CANCELED:
+                    return  # re-priced after a cancel: the one-price rule no longer applies
+                break  # a stop triggered: continuous trading from here
+            assert isinstance(e, Fill)
+            auction.append(e)
+        assert sum(f.qty for f in auction) == max(volumes, default=0), f"auction traded {[(f.price, f.qty) for f in auction]}"
+        assert len({f.price for f in auction}) <= 1
 
     def _owner(self, cl: str) -> Any:
         for firm in ("F1", "F2", "F3"):
