@@ -82,6 +82,7 @@ class Sequencer:
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._closed = False  # run() has ended: nothing more is taken
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._expiry_at: int | None = None
 
@@ -89,6 +90,7 @@ class Sequencer:
 
     def submit(self, cmd: Command) -> None:
         """Queue a command (on the loop thread)."""
+        self._check_open()
         self._pending.append((cmd, None))
         self._wake()
 
@@ -102,10 +104,15 @@ class Sequencer:
     async def call(self, cmd: Command) -> list[Event]:
         """Submit and wait for the command's own events, once they are durable and published
         (for the operator channel and tests)."""
+        self._check_open()
         fut: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
         self._pending.append((cmd, fut))
         self._wake()
         return await fut
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("sequencer is not running" if self.failed is None else f"sequencer stopped on a core failure: {self.failed!r}")
 
     def _wake(self) -> None:
         w = self._wakeup
@@ -118,7 +125,7 @@ class Sequencer:
         """Process commands until stop(); raises if the core broke an invariant."""
         self._loop = asyncio.get_running_loop()
         loop = self._loop
-        while True:
+        while self.failed is None:  # fail-stop: nothing runs on the state a broken invariant left
             if not self._pending:
                 if self._stopping:
                     break
@@ -128,8 +135,13 @@ class Sequencer:
                 continue
             await self._process_batch(loop)
             await asyncio.sleep(0)  # let the edges hand in more before the next batch
+        self._closed = True
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
+        while self._pending:  # only after a failure: never applied, never journaled, never answered
+            cmd, fut = self._pending.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(RuntimeError(f"sequencer stopped on a core failure before {cmd!r}"))
         if self.failed is not None:
             raise self.failed
 

@@ -217,7 +217,6 @@ async def test_core_exception_stops_the_sequencer_without_journaling_the_failing
     assert isinstance(h.sequencer.failed, AssertionError)
 
 
-@pytest.mark.xfail(strict=True, reason="sequencer.run() keeps processing commands queued behind the one that broke the core")
 async def test_commands_queued_behind_a_core_failure_are_not_applied(start: Start) -> None:
     """Fail-stop means no command runs on the state a broken invariant left behind."""
     h = start(boom="bad")
@@ -227,6 +226,8 @@ async def test_commands_queued_behind_a_core_failure_are_not_applied(start: Star
         await asyncio.wait_for(h.task, WAIT)
     assert h.core.applied == []
     assert h.journal.appended == []
+    with pytest.raises(RuntimeError, match="core failure"):
+        await asyncio.wait_for(h.sequencer.call(order("later", BUY, 1, 93)), WAIT)
 
 
 async def test_commands_handed_in_from_another_thread_are_sequenced(start: Start) -> None:
@@ -248,3 +249,14 @@ def test_submit_threadsafe_before_the_sequencer_runs_is_an_error() -> None:
     is an error, not a silent drop."""
     with pytest.raises(RuntimeError, match="not running"):
         Sequencer(RecordingCore(new_engine())).submit_threadsafe(order("o1", BUY, 1, 90))
+
+
+async def test_a_stopped_sequencer_refuses_new_commands_instead_of_hanging(start: Start) -> None:
+    """After run() has ended, call() and submit() raise at once: a caller is never left
+    waiting for an answer that no task will produce."""
+    h = start()
+    await h.finish()
+    with pytest.raises(RuntimeError, match="not running"):
+        await asyncio.wait_for(h.sequencer.call(order("late", BUY, 1, 90)), WAIT)
+    with pytest.raises(RuntimeError, match="not running"):
+        h.sequencer.submit(order("late2", BUY, 1, 90))
