@@ -36,12 +36,25 @@ the engine's `pre_trade` (each object once, named by where it was found):
         types above that shares no mutable container with live state (it is encoded in
         another thread while the venue goes on)
     restore_state(state) -> None
-        called on a freshly built holder after the engine is restored, before the replay
+        called on a freshly built holder after the engine is restored, before the replay;
+        whatever it raises makes the snapshot unusable (recovery falls back), never fatal
+
+A core that wraps the engine must answer for all its state: if it is not a holder itself,
+each of its attributes must be the engine, a holder or an immutable value (`uncovered()`
+names the others), else capture() refuses and the venue runs without snapshots.
 
 Loading tries the newest snapshot first and falls back to older ones (then to a full
 replay) when one fails its checksum or does not fit this code; the journal is the truth
-and a snapshot only a shortcut. Known limitation: instruments must be the same set as
-when the snapshot was taken (a new listing needs a journal command that builds its book).
+and a snapshot only a shortcut. `state_digest(core)` is a short canonical hash of the
+whole state, for comparing a recovered venue with a replay in another process.
+
+Cost (bench/journal.py, 1,000,000 commands, 700,000 orders remembered): capture about
+20 ms; encode and write a few seconds of worker-thread time (which shares the GIL with the
+sequencer); restore a few microseconds per remembered order. Known limitations: all three
+grow with the orders the engine remembers (every order of the process's life: done orders
+answer status requests and duplicate-ClOrdID checks), so a busy day's snapshots get slower
+until the engine forgets done orders; instruments must be the same set as when the
+snapshot was taken (a new listing needs a journal command that builds its book).
 """
 
 from __future__ import annotations
