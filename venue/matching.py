@@ -710,7 +710,7 @@ class MatchingEngine:
     def _uncross(self, seq: int, ts: int, book: Book, events: list[Event]) -> None:
         """Open a crossed book at one price: the price that trades the most; then the least
         imbalance; then the nearest the last price. Within it, price-time priority; the
-        later order of each pair is the taker."""
+        later order of each pair is the taker, and its STP mode settles a self-match."""
         price = _equilibrium(book)
         if price is None:
             return
@@ -719,8 +719,11 @@ class MatchingEngine:
             assert bid is not None and ask is not None
             taker, maker = (bid, ask) if bid.order_id > ask.order_id else (ask, bid)
             if bid.stp_key == ask.stp_key:
-                self._remove_live(book, taker)
-                self._end(seq, ts, book, taker, events, S_CANCELED, "self-trade prevention at the opening auction")
+                mode = taker.view.entry.stp
+                for o, cancel in ((maker, mode is not STP_CANCEL_AGGRESSING), (taker, mode is not STP_CANCEL_RESTING)):
+                    if cancel:
+                        self._remove_live(book, o)
+                        self._end(seq, ts, book, o, events, S_CANCELED, "self-trade prevention at the opening auction")
                 price = _equilibrium(book)  # the canceled order's volume is gone: re-price what still crosses
                 if price is None:
                     return

@@ -247,3 +247,24 @@ def test_opening_auction_never_fills_reduce_only_orders_past_flat(venue: Driver)
     ]
     assert venue.position("A1") == 0
     venue.assert_book([(100, 5)], [])
+
+
+@pytest.mark.parametrize(
+    ("mode", "canceled", "bids", "asks"),
+    [
+        (StpMode.CANCEL_AGGRESSING, ["a-ask"], [(101, 5)], []),
+        (StpMode.CANCEL_RESTING, ["a-bid"], [], [(99, 5)]),
+        (StpMode.CANCEL_BOTH, ["a-bid", "a-ask"], [], []),
+    ],
+)
+def test_opening_auction_settles_a_self_match_by_the_later_orders_stp_mode(
+    pre_open_venue: Driver, mode: StpMode, canceled: list[str], bids: list[tuple[int, int]], asks: list[tuple[int, int]]
+) -> None:
+    """In the auction the later order of a self-matching pair is the aggressor, so its STP
+    mode decides: cancel itself, the earlier (resting) one, or both; nothing trades."""
+    venue = pre_open_venue
+    venue.all(order("a-bid", BUY, 5, 101), order("a-ask", SELL, 5, 99, stp=mode))
+    events = venue(SetPhase(symbol=BTC, phase=OPEN))
+    assert [e.order.cl_ord_id for e in reports(events) if e.exec_type is ExecType.CANCELED] == canceled
+    assert not [e for e in events if isinstance(e, Fill)]
+    venue.assert_book(bids, asks)
