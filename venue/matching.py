@@ -670,7 +670,11 @@ class MatchingEngine:
         if cmd.scope is MassCancelScope.INSTRUMENT and cmd.symbol not in self.books:
             return [MassCancelDone(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol}")]
         if cmd.account is not None and self.accounts.get(cmd.account) != cmd.firm:
-            return [MassCancelDone(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, RejectReason.ACCOUNT_NOT_PERMITTED, f"account {cmd.account} does not belong to {cmd.firm}")]
+            if cmd.account not in self.accounts:
+                reason, text = RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account}"
+            else:
+                reason, text = RejectReason.ACCOUNT_NOT_PERMITTED, f"account {cmd.account} does not belong to {cmd.firm}"
+            return [MassCancelDone(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, reason, text)]
         by_symbol = cmd.symbol if cmd.scope is MassCancelScope.INSTRUMENT else None
 
         def pred(o: Order) -> bool:

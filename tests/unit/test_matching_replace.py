@@ -235,7 +235,7 @@ def test_mass_cancel_cancels_the_firms_orders_in_scope_only(
     ("scope", "symbol", "account", "reason"),
     [
         (MassCancelScope.ALL, None, "B1", "ACCOUNT_NOT_PERMITTED"),
-        (MassCancelScope.ALL, None, "ZZ", "ACCOUNT_NOT_PERMITTED"),
+        (MassCancelScope.ALL, None, "ZZ", "UNKNOWN_ACCOUNT"),
         (MassCancelScope.INSTRUMENT, "DOGE-PERP", None, "UNKNOWN_SYMBOL"),
         (MassCancelScope.INSTRUMENT, None, None, "UNKNOWN_SYMBOL"),
     ],
