@@ -130,6 +130,8 @@ class LedgerWriter:
             if item is _STOP:
                 return
             if isinstance(item, _Job):
+                if not item.future.set_running_or_notify_cancel():
+                    continue  # its caller gave up waiting (a timeout) before it started
                 try:
                     item.future.set_result(item.fn(self.ledger))
                 except BaseException as exc:  # noqa: BLE001 - the job's caller gets whatever it raised
