@@ -1,8 +1,8 @@
 """The clearing scenario (clearing_scenario.py) end to end: orders over FIX order-entry
 sessions, index and mark prices and the settlement runs through the operator channel
 (`venue admin index|mark|eod`), the venue's clock moved across three days; the settlement
-files checked field by field after each day, then `venue clearing reconcile` through the
-channel, and `venue eod` / `venue clearing reconcile` on the stopped venue's files."""
+files checked field by field after each day, then `venue clearing reconcile` and an index
+price file through the channel, and the same commands on the stopped venue's files."""
 
 from __future__ import annotations
 
@@ -94,6 +94,10 @@ async def test_three_days_over_fix(venue: VenueThread, config: Path, capsys: pyt
     assert messages[0].startswith("2026-12-24 settled: 4 trades")
     assert "nothing changed" in await driver.eod(DAY3)
     assert "no breaks" in await driver._admin("reconcile")
+    prices = config.parent / "index.csv"
+    prices.write_text("time,underlying,price\n2026-12-27T09:00:00Z,BTC-USD,103000\n")
+    assert "1 index prints, 1 new" in await driver._admin("index-file", str(prices))
+    assert "0 new, 1 already held" in await driver._admin("index-file", str(prices))
     ok, out = await asyncio.to_thread(admin.request, driver.var, "eod", ["--date", "2026-02-30"], 30.0)
     assert not ok and "--date: expected YYYY-MM-DD" in out
     await asyncio.to_thread(venue.stop)
@@ -103,3 +107,5 @@ async def test_three_days_over_fix(venue: VenueThread, config: Path, capsys: pyt
     assert "no breaks" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["eod", "--date", str(DAY3), "--config", str(config)]) == 0
     assert "nothing changed" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["clearing", "index-file", str(prices), "--config", str(config)]) == 0
+    assert "0 new, 1 already held" in capsys.readouterr().out

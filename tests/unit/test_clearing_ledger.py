@@ -14,6 +14,7 @@ import pytest
 from venue.clearing import formulas
 from venue.clearing.eod import EodError, day_cutoff, run_eod
 from venue.clearing.ledger import E9, Ledger, Position
+from venue.clearing.operator import read_price_file
 from venue.clearing.reconcile import reconcile
 from venue.clearing.service import account_map
 from venue.clearing.settings import ClearingConfig, FeeRates
@@ -229,3 +230,37 @@ def test_positions_written_lazily_are_rebuilt_from_trades_on_reopen(tmp_path: Pa
     led.checkpoint()
     assert rows(led, "SELECT account, qty FROM positions ORDER BY 1") == [("FIRM1-A", 3), ("FIRM2-A", -6), ("FIRM3-A", 3)]
     led.close()
+
+
+def test_a_price_file_feeds_the_final_settlement_once(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.ingest([IndexPriceSet(1, T0, "BTC-USD", D(100000)), fill(2, "FIRM1-A", "FIRM2-A", 200_000, 3, symbol="BTC-FUT")])
+    run_eod(ledger, DAY, now_us=day_cutoff(DAY))
+    prices = tmp_path / "index.csv"
+    prices.write_text("time,underlying,price\n2026-12-26T07:40:00Z,BTC-USD,101900\n2026-12-26T07:50:00Z,BTC-USD,102000\n"
+                      "2026-12-26T08:00:00Z,BTC-USD,102101\n")
+    prints = read_price_file(prices, {"BTC-USD"})
+    assert ledger.load_index_prints(prints) == 3 and ledger.load_index_prints(prints) == 0
+    expiry_day = date(2026, 12, 26)
+    result = run_eod(ledger, expiry_day, now_us=day_cutoff(expiry_day))
+    assert result.expired == ["BTC-FUT"] and result.prices["BTC-FUT"].price == D("102000.33")  # 306,001 / 3
+    # 3 lots x 0.001 x (102,000.33 - 100,000 carried at the index) = 6.00099 -> 6.00
+    assert rows(ledger, "SELECT amount FROM cash_entries WHERE kind = 'FINAL_SETTLEMENT' AND account = 'FIRM1-A'") == [(D("6.00"),)]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("when,underlying,price\n", "expected the header time,underlying,price"),
+        ("time,underlying,price\n2026-12-26T07:40:00Z,BTC-USD,1\n2026-13-26T07:50:00Z,BTC-USD,2\n", ":3: time '2026-13-26T07:50:00Z' is not ISO 8601"),
+        ("time,underlying,price\n2026-12-26T07:40:00Z,DOGE-USD,1\n", ":2: no instrument tracks index 'DOGE-USD'"),
+        ("time,underlying,price\n2026-12-26T07:40:00Z,BTC-USD,-5\n", ":2: price must be positive, got -5"),
+        ("time,underlying,price\n2026-12-26T07:40:00Z,BTC-USD,abc\n", ":2: price 'abc' is not a decimal number"),
+        ("time,underlying,price\n2026-12-26T07:40:00Z,BTC-USD\n", ":2: expected 3 fields, got 2"),
+    ],
+)
+def test_a_bad_price_file_is_refused_naming_the_line(tmp_path: Path, text: str, error: str) -> None:
+    path = tmp_path / "index.csv"
+    path.write_text(text)
+    with pytest.raises(EodError) as exc:
+        read_price_file(path, {"BTC-USD"})
+    assert error in str(exc.value)

@@ -480,6 +480,21 @@ class Ledger:
                 log.error("ledger break: %s", msg)
         return bad
 
+    def load_index_prints(self, prints: Sequence[tuple[int, str, Decimal]]) -> int:
+        """Index prints from a price file (time µs, underlying, price), for settling days
+        whose index did not come through the venue. Keyed by time: a print is stored with
+        seq = -time, so loading a file twice adds nothing. Returns the prints added."""
+        before = int(scalar(self.con, "SELECT count(*) FROM index_prices"))
+        self.con.execute("BEGIN")
+        try:
+            with scanning(self.con, prints=_table([(-ts, ts, u, p) for ts, u, p in prints], _INDEX_COLUMNS)):
+                self.con.execute("INSERT INTO index_prices SELECT * FROM prints ON CONFLICT DO NOTHING")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return int(scalar(self.con, "SELECT count(*) FROM index_prices")) - before
+
     # ------------------------------------------------------------------ queries
 
     def balance(self, account: str) -> Decimal:

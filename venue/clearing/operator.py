@@ -13,9 +13,11 @@ expiry without an index) is an error with a message and changes nothing.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from venue.config import load_config
 from venue.types import TradingPhase
 
 EOD_TIMEOUT_S = 600.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECONCILE_TIMEOUT_S = 600.0
 
 
@@ -51,6 +54,38 @@ def render(result: EodResult, files: list[Path]) -> str:
         lines.append("paid to accounts (+) / by accounts (-): " + ", ".join(f"{k} {v}" for k, v in result.totals.items()))
     lines += [f"wrote {f}" for f in files]
     return "\n".join(lines)
+
+
+def read_price_file(path: Path, underlyings: set[str]) -> list[tuple[int, str, Decimal]]:
+    """An index price file: CSV with a header `time,underlying,price`, time in ISO 8601 UTC.
+    Any bad line stops the load with the file and line named; nothing is loaded then."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise EodError(f"{path}: cannot read: {exc.strerror}") from None
+    if not rows or [c.strip().lower() for c in rows[0]] != ["time", "underlying", "price"]:
+        raise EodError(f"{path}:1: expected the header time,underlying,price")
+    out = []
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) != 3:
+            raise EodError(f"{path}:{n}: expected 3 fields, got {len(row)}")
+        when, underlying, price = (c.strip() for c in row)
+        try:
+            dt = datetime.fromisoformat(when)
+        except ValueError:
+            raise EodError(f"{path}:{n}: time {when!r} is not ISO 8601") from None
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+        if underlying not in underlyings:
+            raise EodError(f"{path}:{n}: no instrument tracks index {underlying!r}")
+        try:
+            px = Decimal(price)
+        except InvalidOperation:
+            raise EodError(f"{path}:{n}: price {price!r} is not a decimal number") from None
+        if not px.is_finite() or px <= 0:
+            raise EodError(f"{path}:{n}: price must be positive, got {price}")
+        out.append(((dt - _EPOCH) // timedelta(microseconds=1), underlying, px))
+    return out
 
 
 # ---------------------------------------------------------------------------- inside the venue
@@ -84,7 +119,27 @@ async def _reconcile_handler(venue: Any, args: list[str]) -> str:
     return report.render()
 
 
+async def _index_file_handler(venue: Any, args: list[str]) -> str:
+    opts = admin.parser("index-file", "load index prints from a CSV price file into the ledger")
+    opts.add_argument("path")
+    ns = admin.parse(opts, args)
+    clearing = getattr(venue, "clearing", None)
+    if clearing is None:
+        raise admin.AdminError("this venue runs without a clearing ledger")
+    try:
+        prints = read_price_file(Path(ns.path), {i.underlying for i in clearing.ledger.instruments.values()})
+    except EodError as exc:
+        raise admin.AdminError(str(exc)) from None
+    added = await clearing.writer.run(lambda led: led.load_index_prints(prints), EOD_TIMEOUT_S)
+    return _loaded(ns.path, prints, added)
+
+
+def _loaded(path: str, prints: list[tuple[int, str, Decimal]], added: int) -> str:
+    return f"{path}: {len(prints)} index prints, {added} new, {len(prints) - added} already held"
+
+
 admin.register("eod", _eod_handler, "run the day's settlement and write members' files [--date YYYY-MM-DD]", timeout_s=EOD_TIMEOUT_S + 5)
+admin.register("index-file", _index_file_handler, "load index prints (CSV time,underlying,price) into the ledger: PATH", timeout_s=EOD_TIMEOUT_S + 5)
 admin.register("reconcile", _reconcile_handler, "check the clearing ledger against the journal", timeout_s=RECONCILE_TIMEOUT_S + 5)
 
 
@@ -102,6 +157,10 @@ def add_parsers(sub: Any) -> None:
     r = csub.add_parser("reconcile", help="check the ledger against the journal: every trade once, positions, cash nets to zero")
     r.add_argument("--config", default=None, help="venue config YAML (default: config/demo.yaml)")
     r.set_defaults(func=_reconcile_cli)
+    x = csub.add_parser("index-file", help="load index prints (CSV: time,underlying,price) for settlement, e.g. to settle past days")
+    x.add_argument("path", help="the price file")
+    x.add_argument("--config", default=None, help="venue config YAML (default: config/demo.yaml)")
+    x.set_defaults(func=_index_file_cli)
 
 
 def _ask_running_venue(var: Path, command: str, args: list[str], timeout: float) -> tuple[bool, str] | None:
@@ -172,3 +231,24 @@ def _reconcile_cli(args: argparse.Namespace) -> int:
         ledger.close()
     print(report.render())
     return 1 if report.breaks else 0
+
+
+def _index_file_cli(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    path = str(Path(args.path).resolve())
+    answer = _ask_running_venue(cfg.var_path(), "index-file", [path], EOD_TIMEOUT_S + 10)
+    if answer is not None:
+        print(answer[1], file=sys.stdout if answer[0] else sys.stderr)
+        return 0 if answer[0] else 1
+    try:
+        prints = read_price_file(Path(path), {i.underlying for i in cfg.instruments})
+        _, ledger, _ = _offline(args)
+    except EodError as exc:
+        print(f"venue clearing index-file: {exc}", file=sys.stderr)
+        return 1
+    try:
+        added = ledger.load_index_prints(prints)
+    finally:
+        ledger.close()
+    print(_loaded(path, prints, added))
+    return 0
