@@ -99,7 +99,12 @@ def test_cancel_on_disconnect_off_for_the_firm(venue: VenueThread) -> None:
 def test_restart_resumes_sequence_numbers(tmp_path: Path) -> None:
     proc = VenueProcess(write_config(tmp_path)).start()
     c = FixClient(proc.port, "FIRM1", username="firm1", password="firm1-secret")
+    keeper = FixClient(proc.port, "FIRM3", username="firm3", password="firm3-secret")  # cancel-on-disconnect off
     try:
+        assert get(keeper.logon(), 35) == "A"
+        keeper.new_order("K1", "ETH-PERP", 2, 4, "3600.05", account="FIRM3-A")
+        keeper.expect_type("8", t11="K1", t150="0")
+        keeper.logout()
         assert get(c.logon(), 35) == "A"
         c.new_order("P1", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
         c.expect_type("8", t11="P1", t150="0")
@@ -117,9 +122,14 @@ def test_restart_resumes_sequence_numbers(tmp_path: Path) -> None:
         assert c.next_out == sent + 2  # ours were accepted without a reset: Logon, ResendRequest
         c.new_order("P2", "BTC-PERP", 1, 1, "99000", account="FIRM1-A")
         c.expect_type("8", t11="P2", t150="0")
+        # FIRM3's order survived the restart (journal replay) and market data shows it
+        c.send("V", [(262, "R1"), (263, 0), (264, 0), (267, 1), (269, 1), (146, 1), (55, "ETH-PERP")])
+        snap = c.expect_type("W", t262="R1")
+        assert "269=1\x01270=3600.05\x01271=4" in snap.encode().decode()
         c.logout()
     finally:
         c.close()
+        keeper.close()
         proc.stop()
     assert "554=firm1-secret" not in "".join(p.read_text(errors="replace") for p in (tmp_path / "var").rglob("*") if p.is_file() and p.suffix != ".db")
 
