@@ -40,9 +40,12 @@ import pyarrow as pa
 from venue.clearing import formulas, schema
 from venue.clearing.ledger import E9, Ledger, one, scalar, scanning, utc
 from venue.clearing.prices import EodError, SettlementPrice, settlement_prices
+from venue.clearing.settings import FundingSettings
+from venue.instruments import Instrument
 from venue.types import InstrumentKind
 
 MarginRun = Callable[[duckdb.DuckDBPyConnection, date, int], int]
+Row = tuple[str, str, int, int, int, Decimal, int, int]  # account, symbol, prev qty, bought qty, bought value (tick-lots), fees, bought, sold
 
 __all__ = ["EodError", "EodResult", "day_cutoff", "run_eod"]
 
@@ -150,7 +153,7 @@ class _Run:
             (self.prev_date,),
         ).fetchall()
         self._daily(rows, active, expiring, prices, previous)
-        self._funding({s: i for s, i in active.items() if i.kind is InstrumentKind.PERPETUAL}, rows, prices, previous)
+        self._funding({s: i for s, i in active.items() if i.kind is InstrumentKind.PERPETUAL}, rows, previous)
         self._close_expired(expiring, prices)
         self._write_legs()
         calls = margin_run(con, day, self.cutoff) if margin_run is not None else 0
@@ -164,7 +167,8 @@ class _Run:
                + (f", expired {', '.join(sorted(expiring))}" if expiring else ""))
         return EodResult(day, True, msg, prices, sorted(expiring), movements, totals)
 
-    def _daily(self, rows: list[tuple], active: dict, expiring: set[str], prices: dict[str, SettlementPrice], previous: dict[str, Decimal]) -> None:  # type: ignore[type-arg]
+    def _daily(self, rows: list[Row], active: dict[str, Instrument], expiring: set[str], prices: dict[str, SettlementPrice],
+               previous: dict[str, Decimal]) -> None:
         """Fees, premiums, variation margin, option expiry cash; and the day's position rows."""
         vm: dict[str, dict[str, Decimal]] = defaultdict(dict)
         fees: dict[str, dict[str, Decimal]] = defaultdict(dict)
@@ -203,7 +207,7 @@ class _Run:
             self._settle_netting("FINAL_SETTLEMENT", symbol, f"{day}-{symbol}", amounts)
         self._write_positions(eod)
 
-    def _funding(self, perps: dict, rows: list[tuple], prices: dict[str, SettlementPrice], previous: dict[str, Decimal]) -> None:  # type: ignore[type-arg]
+    def _funding(self, perps: dict[str, Instrument], rows: list[Row], previous: dict[str, Decimal]) -> None:
         """Funding at every interval boundary in [start, cutoff) of each perpetual."""
         if not perps:
             return
@@ -213,13 +217,14 @@ class _Run:
             if symbol in perps and prev_qty:
                 carried[symbol][account] = prev_qty
         for symbol, inst in sorted(perps.items()):
+            assert inst.funding_interval_s is not None  # the config loader requires it of a perpetual
             step = inst.funding_interval_s * 1_000_000
             t = -(-self.funding_start // step) * step
             while t < self.cutoff:
                 self._fund_at(symbol, inst, t, carried[symbol], cfg, previous)
                 t += step
 
-    def _fund_at(self, symbol: str, inst, t: int, carried: dict[str, int], cfg, previous: dict[str, Decimal]) -> None:  # type: ignore[no-untyped-def]
+    def _fund_at(self, symbol: str, inst: Instrument, t: int, carried: dict[str, int], cfg: FundingSettings, previous: dict[str, Decimal]) -> None:
         con = self.con
         index = scalar(con, "SELECT arg_max(price, seq) FROM index_prices WHERE underlying = ? AND ts_us <= ?", (inst.underlying, t))
         if index is None:

@@ -254,12 +254,15 @@ def implied_vol(*, right: OptionRight, price: Decimal, forward: Decimal, strike:
     if years <= 0:
         return None
     lo, hi = Decimal("0.0001"), Decimal(10)
-    kw = {"right": right, "forward": forward, "strike": strike, "years": years, "rate": rate}
-    if not black76(vol=lo, **kw) <= price <= black76(vol=hi, **kw):  # type: ignore[arg-type]
+
+    def at(vol: Decimal) -> Decimal:
+        return black76(right=right, forward=forward, strike=strike, years=years, vol=vol, rate=rate)
+
+    if not at(lo) <= price <= at(hi):
         return None
     while hi - lo > Decimal("0.000001"):
         mid = (lo + hi) / 2
-        if black76(vol=mid, **kw) < price:  # type: ignore[arg-type]
+        if at(mid) < price:
             lo = mid
         else:
             hi = mid

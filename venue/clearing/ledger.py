@@ -451,7 +451,9 @@ class Ledger:
         self.positions = {}
         for acct, sym, qty, avg, flow in self.con.execute("SELECT account, symbol, qty, avg_ticks, flow_ticks FROM positions").fetchall():
             self.positions[(acct, sym)] = Position(qty, int(avg * E9), int(flow * E9))
-        self.last_seq, as_of = one(self.con, "SELECT last_seq, positions_trade_id FROM ledger_state")  # type: ignore[misc]
+        state = one(self.con, "SELECT last_seq, positions_trade_id FROM ledger_state")
+        assert state is not None  # the schema inserts its one row
+        self.last_seq, as_of = state
         self._dirty = set()
         for tid, sym, price, qty, ba, sa in self.con.execute(
             "SELECT trade_id, symbol, price_ticks, qty, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)

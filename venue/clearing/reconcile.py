@@ -73,7 +73,7 @@ def reconcile(
     return rep
 
 
-def _listed(rep: Report, kind: str, rows: list[tuple[object, ...]], render: str) -> None:
+def _listed(rep: Report, kind: str, rows: Sequence[Sequence[object]], render: str) -> None:
     for r in rows[:MAX_LISTED]:
         rep.breaks.append(f"{kind}: " + render.format(*r))
     if len(rows) > MAX_LISTED:
@@ -122,7 +122,7 @@ def _positions(con: duckdb.DuckDBPyConnection, core_positions: Mapping[tuple[str
     ledger = {(a, s): q for a, s, q in con.execute(f"SELECT account, symbol, q FROM ({summed}) WHERE q <> 0").fetchall()}
     core = {k: q for k, q in core_positions.items() if q}
     diff = sorted((k[0], k[1], core.get(k, 0), ledger.get(k, 0)) for k in set(core) | set(ledger) if core.get(k, 0) != ledger.get(k, 0))
-    _listed(rep, "position differs from the journal", diff, "{0} {1}: journal replay {2}, ledger trades {3}")  # type: ignore[arg-type]
+    _listed(rep, "position differs from the journal", diff, "{0} {1}: journal replay {2}, ledger trades {3}")
 
 
 def _cash(con: duckdb.DuckDBPyConnection, got: _Collector, rep: Report) -> None:
@@ -135,6 +135,6 @@ def _cash(con: duckdb.DuckDBPyConnection, got: _Collector, rep: Report) -> None:
     missing = sorted((m, a) for m, a in got.collateral.items() if m not in held)
     differ = sorted((m, a, held[m]) for m, a in got.collateral.items() if m in held and held[m] != a)
     extra = sorted((m, a) for m, a in held.items() if m not in got.collateral)
-    _listed(rep, "deposit missing from the ledger", missing, "{0}: {1}")  # type: ignore[arg-type]
-    _listed(rep, "deposit differs", differ, "{0}: journal {1}, ledger {2}")  # type: ignore[arg-type]
-    _listed(rep, "deposit not in the journal", extra, "{0}: {1}")  # type: ignore[arg-type]
+    _listed(rep, "deposit missing from the ledger", missing, "{0}: {1}")
+    _listed(rep, "deposit differs", differ, "{0}: journal {1}, ledger {2}")
+    _listed(rep, "deposit not in the journal", extra, "{0}: {1}")

@@ -29,6 +29,7 @@ from venue.clearing.writer import LedgerWriter
 from venue.commands import SetPhase
 from venue.config import VenueConfig
 from venue.events import Event
+from venue.instruments import Instrument
 from venue.journal import JournalReader
 from venue.sequencer import Core
 from venue.snapshot import find_engine
@@ -63,9 +64,11 @@ def account_map(accounts: Mapping[str, str], members: Iterable[Member]) -> dict[
     return {a: (f, by_account.get(a, by_firm.get(f, ""))) for a, f in accounts.items()}
 
 
-def open_ledger(cfg: VenueConfig, accounts: Mapping[str, tuple[str, str]], instruments: Iterable[object] | None = None) -> Ledger:
+def open_ledger(cfg: VenueConfig, accounts: Mapping[str, tuple[str, str]], instruments: Iterable[Instrument] | None = None) -> Ledger:
+    """The ledger file under the var directory, synced with these instruments (the
+    reference database's; the config's by default) and accounts."""
     cfg.var_path().mkdir(parents=True, exist_ok=True)
-    return Ledger(cfg.var_path() / cfg.clearing.ledger_file, instruments=instruments or cfg.instruments,  # type: ignore[arg-type]
+    return Ledger(cfg.var_path() / cfg.clearing.ledger_file, instruments=instruments or cfg.instruments,
                   accounts=accounts, clearing=cfg.clearing)
 
 

@@ -27,7 +27,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from venue.clearing.ledger import Ledger, Prepared
 from venue.events import Event
@@ -42,9 +42,9 @@ MAX_COALESCE = 20_000  # events per ingest at most: bounded transactions, and th
 class _Job:
     __slots__ = ("fn", "future")
 
-    def __init__(self, fn: Callable[[Ledger], object]) -> None:
+    def __init__(self, fn: Callable[[Ledger], Any]) -> None:
         self.fn = fn
-        self.future: Future[object] = Future()
+        self.future: Future[Any] = Future()
 
 
 _STOP = object()
@@ -71,7 +71,7 @@ class LedgerWriter:
         """Run fn(ledger) on the write thread after every batch already handed over."""
         job = _Job(fn)
         self._in.put(job)
-        return job.future  # type: ignore[return-value]
+        return job.future
 
     async def run(self, fn: Callable[[Ledger], T], timeout: float) -> T:
         """`submit` from the loop, awaited with a bound."""
