@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -134,6 +135,8 @@ class MemberStream:
                     send(member, c.raw)
                     self.sent += 1
             buffer.popleft()
+        with self.feed.drained:
+            self.feed.drained.notify_all()
 
     def _catch_up(self) -> None:
         """Send the member's copies from the journal past `resume`, then go LIVE."""
@@ -205,6 +208,7 @@ class DropCopyFeed:
         self.published = published
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)
+        self.drained = threading.Condition(self.lock)
         self.stopping = False
         self.stopped = threading.Event()
         resume = resume or {}
@@ -225,6 +229,19 @@ class DropCopyFeed:
         for s in self.streams.values():
             if s._thread.is_alive():
                 s._thread.join(timeout)
+
+    def wait_drained(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until every live member's buffer is sent. The
+        drop-copy process's follower calls it between batches: there, waiting costs
+        matching nothing (the journal keeps what comes meanwhile), and the writers get
+        the interpreter lock without fighting the replica for it at every quickfix call."""
+        deadline = time.monotonic() + timeout
+        with self.drained:
+            while any(s.buffer for s in self.streams.values() if s.mode is Mode.LIVE):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.stopping:
+                    return
+                self.drained.wait(left)
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber (loop thread): route the batch to the members' buffers."""

@@ -46,6 +46,9 @@ log = logging.getLogger("drop_copy")
 # The writers release the interpreter lock in every quickfix call; with the default 5 ms
 # switch interval each one waits that long to get it back from the follower's Python.
 SWITCH_INTERVAL_S = 0.0005
+# Between batches the follower lets the writers send what it routed, for at most this
+# long (a member whose socket is full must not hold the others back).
+DRAIN_WAIT_S = 0.005
 
 
 class Follower:
@@ -128,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         while (seqs := published_seqs(0)) is not None:
             if seqs:
                 follower.advance(max(seqs))
+                feed.wait_drained(DRAIN_WAIT_S)
     except _Terminated:
         log.info("drop copy: SIGTERM")
     finally:
