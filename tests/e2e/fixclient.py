@@ -51,9 +51,11 @@ class FixClient:
         self.parser = simplefix.FixParser()
         self.logout_text = None
 
-    def logon(self, *, reset: bool = False, heartbeat: int = 30, extra: Iterable[tuple[int, str]] = (), timeout: float = 5.0) -> simplefix.FixMessage:
+    def logon(self, *, reset: bool = False, heartbeat: int = 30, extra: Iterable[tuple[int, str]] = (), timeout: float = 15.0) -> simplefix.FixMessage:
         """Connect, send a Logon and return the venue's answer: its Logon, or a Logout.
-        Raises TimeoutError (or ConnectionError if the venue closes without a word)."""
+        Raises TimeoutError (or ConnectionError if the venue closes without a word).
+        The default wait is long because quickfix holds a session that just disconnected
+        for up to 5 s before a new connection may take it."""
         if self.sock is None:
             self.connect()
         if reset:
