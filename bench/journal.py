@@ -19,6 +19,7 @@ Files go under --dir (default var/bench-journal, a real disk: /tmp may be tmpfs,
 fsync costs nothing) and are removed at the end.
 
     python3 bench/journal.py [--commands 1000000] [--e2e 200000] [--rounds 3] [--seed 7] [--dir var/bench-journal]
+                             [--only codec|append|e2e|restart ...]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
 import shutil
 import time
@@ -226,7 +228,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="e2e runs per setting; the best is shown")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", type=Path, default=Path("var/bench-journal"))
+    ap.add_argument("--only", choices=("codec", "append", "e2e", "restart"), action="append", help="run only these parts (repeatable)")
     args = ap.parse_args()
+    parts = set(args.only or ("codec", "append", "e2e", "restart"))
     if not 0 < args.tail < args.commands:
         ap.error("--tail must be between 1 and --commands")
     base = args.dir
@@ -237,14 +241,19 @@ def main() -> None:
         cmds = command_stream(max(args.commands, args.e2e), args.seed)
         kinds = {k: sum(1 for c in cmds if type(c) is k) for k in (NewOrder, CancelOrder, ReplaceOrder)}
         print(f"stream: {len(cmds):,} commands, seed {args.seed}: " + ", ".join(f"{k.__name__} {v:,}" for k, v in kinds.items()))
-        print("codec (per command):")
-        bench_codec(cmds)
-        print(f"journal append + flush alone (files under {base}):")
-        bench_append(cmds, base)
-        print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}:")
-        bench_e2e(cmds[:args.e2e], base, args.rounds)
-        print("restart (VenueCore: the engine, risk state and throttle buckets):")
-        bench_restart(cmds[:args.commands], base, args.tail)
+        if "codec" in parts:
+            print("codec (per command):")
+            bench_codec(cmds)
+        if "append" in parts:
+            print(f"journal append + flush alone (files under {base}):")
+            bench_append(cmds, base)
+        if "e2e" in parts:
+            print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}:")
+            bench_e2e(cmds[:args.e2e], base, args.rounds)
+        if "restart" in parts:
+            print("restart (VenueCore: the engine, risk state and throttle buckets):")
+            bench_restart(cmds[:args.commands], base, args.tail)
+        print(f"load average while it ran: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

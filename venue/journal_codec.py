@@ -281,6 +281,15 @@ class Decoder:
         except (struct.error, IndexError, UnicodeDecodeError, ValueError, TypeError, ArithmeticError) as exc:
             raise CodecError(f"undecodable {self.names[buf[start]]} record: {exc}") from None
 
+    def decoder_for(self, cls: type) -> tuple[int, Callable[[bytes, int, int], Any]]:
+        """(tag, raw decoder) of one type, for a loop that decodes many of it: the decoder
+        takes the bytes after the tag and raises struct.error, ValueError or IndexError
+        on bad input rather than CodecError."""
+        for tag in self.names:
+            if TAGS.get(tag) is cls:
+                return tag, self._decoders[tag]
+        raise CodecError(f"the journal schema has no {cls.__name__}")
+
     def tag_name(self, buf: bytes, start: int) -> str:
         """The command type name of an encoded record without decoding it (for counts)."""
         return self.names.get(buf[start], f"unknown tag {buf[start]}")

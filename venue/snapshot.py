@@ -342,7 +342,7 @@ def restore(core: object, snap: Loaded) -> None:
     try:
         _restore_engine(e, body)
         e.validate()
-    except (KeyError, ValueError, TypeError, CodecError, AssertionError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, struct.error, CodecError, AssertionError) as exc:
         raise SnapshotError(f"{snap.path}: does not fit this core: {exc!r}") from None
     saved = body["holders"]
     present = dict(holders(core))
@@ -356,14 +356,15 @@ def restore(core: object, snap: Loaded) -> None:
 
 
 def _restore_engine(e: MatchingEngine, body: dict[str, Any]) -> None:
-    dec = Decoder(body["schema"])
+    tag, decode_new_order = Decoder(body["schema"]).decoder_for(NewOrder)
     ord_types, statuses = {m.name: m for m in OrdType}, {m.name: m for m in OrdStatus}
+    make_view = tuple.__new__  # OrderView's own __new__ is Python code: a third of this loop
     objs: dict[int, Order] = {}
     for oid, cl, orig, qty, vprice, stop, ot, entry_b, price, leaves, cum, cost, visible, display, status, stp_key in body["orders"]:
-        entry = dec.decode(entry_b, 0, len(entry_b))
-        if not isinstance(entry, NewOrder):
-            raise TypeError(f"order {oid}'s entry is a {type(entry).__name__}, not a NewOrder")
-        o = Order(OrderView(oid, cl, orig, qty, vprice, stop, ord_types[ot], entry), entry.side, price, leaves, display, stp_key)
+        if entry_b[0] != tag:
+            raise TypeError(f"order {oid}'s entry is not a NewOrder")
+        entry = decode_new_order(entry_b, 1, len(entry_b))
+        o = Order(make_view(OrderView, (oid, cl, orig, qty, vprice, stop, ord_types[ot], entry)), entry.side, price, leaves, display, stp_key)
         o.cum, o.cost, o.visible, o.status = cum, cost, visible, statuses[status]
         objs[oid] = o
     symbols = [b[0] for b in body["books"]]
