@@ -3,19 +3,27 @@ running the whole stream; damaged or foreign snapshots are refused, never half-u
 
 from __future__ import annotations
 
+import io
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from journal_streams import stream
-from matching_support import new_engine
+from matching_support import ACCOUNTS, BTC, ETH, instrument, new_engine
 
 from venue.commands import Command, NewOrder
+from venue.core import VenueCore
 from venue.events import Event
+from venue.limits import LimitRule, RiskConfig
 from venue.sequencer import Core
 from venue.snapshot import (
+    _HEADER,
+    FORMAT_VERSION,
+    MAGIC,
     SnapshotError,
+    _PlainPickler,
     capture,
     encode,
     holders,
@@ -273,3 +281,21 @@ def test_holder_that_cannot_restore_its_state_is_a_snapshot_error(tmp_path: Path
     other.tally.restore_state = lambda state: {}["missing"]  # type: ignore[method-assign]
     with pytest.raises(SnapshotError, match=r"core.tally.restore_state failed: KeyError"):
         restore(other, load(next(snapshot_paths(tmp_path))[1]))
+
+
+@pytest.mark.parametrize("entry", [b"", b"\x01\x00", bytes([2]) + b"\x00" * 12])
+def test_snapshot_with_a_bad_order_entry_does_not_fit(tmp_path: Path, entry: bytes) -> None:
+    """A well-checksummed file whose contents this code cannot read (empty, truncated, not
+    a NewOrder) is refused as a whole, not half used."""
+    e = new_engine()
+    run(e, list(stream(23, 300)))
+    write(tmp_path, capture(e, 300, 0))
+    path = next(snapshot_paths(tmp_path))[1]
+    body = load(path).body
+    body["orders"][0] = (*body["orders"][0][:7], entry, *body["orders"][0][8:])
+    out = io.BytesIO()
+    _PlainPickler(out, protocol=5).dump(body)
+    data = out.getvalue()
+    path.write_bytes(_HEADER.pack(MAGIC, FORMAT_VERSION, 300, 0, len(data), zlib.crc32(data)) + data)
+    with pytest.raises(SnapshotError, match="does not fit this core"):
+        restore(new_engine(), load(path))
