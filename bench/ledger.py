@@ -12,8 +12,11 @@ hourly index prints, marks every 4 hours, one deposit per account.
            variation margin, three funding rounds on the perpetuals, positions snapshot,
            one transaction (targets: ingest >= 200,000 trades/s, eod < 10 s)
   files    the 10 members' CSV statements and PositionReport files for the day
+  matching bench/engine.py's order stream through the Sequencer, without and with the
+           ledger subscribed (rounds interleaved, best of 3): what keeping the ledger in
+           the venue process costs matching (the writer threads share the GIL)
 
-    python3 bench/ledger.py [--trades 1000000] [--accounts 10000] [--instruments 20] [--seed 7]
+    python3 bench/ledger.py [--trades 1000000] [--accounts 10000] [--instruments 20] [--orders 200000] [--seed 7]
 
 The ledger file is written under a temporary directory and removed afterwards.
 """
@@ -21,6 +24,7 @@ The ledger file is written under a temporary directory and removed afterwards.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import sys
 import tempfile
@@ -31,14 +35,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine import ACCOUNTS as ENGINE_ACCOUNTS  # bench/engine.py's order stream
+from engine import INSTRUMENT as ENGINE_INSTRUMENT
+from engine import commands as engine_commands
+from engine import stream as engine_stream
+
 from venue.clearing.eod import day_cutoff, run_eod
 from venue.clearing.files import write_statements
 from venue.clearing.ledger import Ledger
 from venue.clearing.settings import ClearingConfig, FeeRates
 from venue.clearing.writer import LedgerWriter
-from venue.commands import NewOrder
+from venue.commands import Command, NewOrder
 from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, OrderView
 from venue.instruments import Instrument
+from venue.matching import MatchingEngine
+from venue.sequencer import Sequencer
 from venue.types import InstrumentKind, OptionRight, OrdType, Side
 
 DAY = date(2026, 12, 24)
@@ -110,11 +121,36 @@ def stream(n_trades: int, insts: list[Instrument], pairs: list[tuple[OrderView, 
     return [events[i:i + BATCH] for i in range(0, len(events), BATCH)]
 
 
+async def sequencer_rate(cmds: list[Command], with_ledger: bool, tmp: Path) -> float:
+    """Orders/s through the sequencer (no journal), until the last batch is published."""
+    engine = MatchingEngine([ENGINE_INSTRUMENT], {a: "F" for a in ENGINE_ACCOUNTS})
+    writer = None
+    if with_ledger:
+        ledger = Ledger(tmp / f"m{time.monotonic_ns()}.duckdb", instruments=[ENGINE_INSTRUMENT],
+                        accounts={a: ("F", "M") for a in ENGINE_ACCOUNTS}, clearing=CLEARING)
+        writer = LedgerWriter(ledger)
+    seqr = Sequencer(engine, subscribers=[writer] if writer else [], max_batch=256)
+    task = asyncio.create_task(seqr.run())
+    await asyncio.sleep(0)
+    t0 = time.perf_counter()
+    for i in range(0, len(cmds), 64):
+        for c in cmds[i:i + 64]:
+            seqr.submit(c)
+        await asyncio.sleep(0)
+    seqr.stop()
+    await asyncio.wait_for(task, 600)
+    rate = len(cmds) / (time.perf_counter() - t0)
+    if writer is not None:
+        writer.close(600)
+    return rate
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trades", type=int, default=1_000_000)
     p.add_argument("--accounts", type=int, default=10_000)
     p.add_argument("--instruments", type=int, default=20)
+    p.add_argument("--orders", type=int, default=200_000, help="orders for the matching comparison")
     p.add_argument("--seed", type=int, default=7)
     a = p.parse_args()
     insts = instruments(a.instruments)
@@ -144,6 +180,13 @@ def main() -> None:
         total = ledger.con.execute("SELECT sum(amount) FROM cash_entries").fetchall()[0][0]
         assert unbalanced == 0 and total == 0, (unbalanced, total)
         writer.close(60)
+        cmds = engine_commands(engine_stream(a.orders, a.seed))
+        rates: dict[bool, float] = {False: 0.0, True: 0.0}
+        for _ in range(3):
+            for with_ledger in (False, True):
+                rates[with_ledger] = max(rates[with_ledger], asyncio.run(sequencer_rate(cmds, with_ledger, Path(tmp))))
+        print(f"matching {rates[False]:>12,.0f} orders/s through the sequencer without the ledger, {rates[True]:,.0f} with it"
+              f" ({rates[True] / rates[False] - 1:+.0%})")
 
 
 if __name__ == "__main__":

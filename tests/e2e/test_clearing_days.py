@@ -40,6 +40,7 @@ class DirectDriver:
         self.sequencer = Sequencer(self.core, journal=self.journal, clock=lambda: self.now)
         ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
         self.clearing = Clearing.open(cfg, ledger, self.new_core, 0)
+        self.clearing.sync_books(self.core.engine.books)
         self.sequencer.subscribers.append(self.clearing.writer)
         self.out_dir = cfg.var_path() / cfg.clearing.settlement_dir
         self.n = 0

@@ -2,8 +2,9 @@
 
 `Ledger.ingest(events)` takes one or more sequencer batches and writes them in a single
 transaction: trades (with fees and clearing members), the positions they change, deposits
-and withdrawals as double-entry cash movements, index and mark prices, and the top of each
-book (for the settlement price's mid rule when the venue is stopped).
+and withdrawals as double-entry cash movements, index and mark prices. Book deltas are not
+followed (they are most of the stream and would cost matching the GIL): the venue hands the
+ledger each book's top when it settles and when it stops (`store_tops`).
 
 Bulk path: rows are gathered as tuples, turned into Arrow columns, and inserted with one
 `INSERT ... SELECT` per table (DuckDB scans the Arrow table in place); never row by row.
@@ -40,7 +41,7 @@ import pyarrow as pa
 from venue.clearing import schema
 from venue.clearing.formulas import FeeRule, to_cents
 from venue.clearing.settings import ClearingConfig
-from venue.events import BookDelta, CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet
+from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet
 from venue.instruments import Instrument
 from venue.types import Side
 
@@ -210,7 +211,6 @@ class Prepared:
     cash: list[tuple[object, ...]]
     index: list[tuple[object, ...]]
     marks: list[tuple[object, ...]]
-    tops: list[tuple[str, Decimal | None, Decimal | None, int]]
     last_seq: int
     positions_trade_id: int
 
@@ -239,7 +239,6 @@ class Ledger:
         self._dirty: set[tuple[str, str]] = set()
         self._checkpointed_at = time.monotonic()
         self.reload()
-        self._levels: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
         self.breaks: list[str] = []
 
     def _sync_reference(self) -> None:
@@ -293,7 +292,6 @@ class Ledger:
         cash: list[tuple[object, ...]] = []
         index: list[tuple[object, ...]] = []
         marks: list[tuple[object, ...]] = []
-        tops: dict[str, int] = {}
         fills = [ev for ev in events if type(ev) is Fill]
         hwm = self.max_trade_id
         dups = [f for f in fills if f[2] <= hwm] if fills and fills[0][2] <= hwm else []
@@ -309,15 +307,7 @@ class Ledger:
         for ev in events:
             if type(ev) is Fill:
                 continue
-            if type(ev) is BookDelta:
-                bids, asks = self._levels.setdefault(ev.symbol, ({}, {}))
-                side = bids if ev.side is _BUY else asks
-                if ev.qty:
-                    side[ev.price] = ev.qty
-                else:
-                    side.pop(ev.price, None)
-                tops[ev.symbol] = ev.seq
-            elif type(ev) is CollateralChanged:
+            if type(ev) is CollateralChanged:
                 kind = "DEPOSIT" if ev.amount > 0 else "WITHDRAWAL"
                 mid = f"COLL-{ev.seq}-{ev.account}"
                 day = utc(ev.ts).date()
@@ -342,7 +332,6 @@ class Ledger:
             positions=positions,
             positions_trade_id=hwm,
             dups=dups, cash=cash, index=index, marks=marks,
-            tops=[self._top(sym, seq) for sym, seq in tops.items() if sym in self.instruments],
             last_seq=max(self.last_seq, ev.seq) if ev is not None else self.last_seq,
         )
 
@@ -392,8 +381,6 @@ class Ledger:
             if prep.marks:
                 with scanning(con, new_marks=_table(prep.marks, _MARK_COLUMNS)):
                     con.execute("INSERT INTO mark_prices SELECT * FROM new_marks ON CONFLICT DO NOTHING")
-            if prep.tops:
-                con.executemany("INSERT OR REPLACE INTO book_tops VALUES (?, ?, ?, ?)", prep.tops)
             if prep.last_seq > self.last_seq:
                 con.execute("UPDATE ledger_state SET last_seq = ?", (prep.last_seq,))
             con.execute("COMMIT")
@@ -436,14 +423,12 @@ class Ledger:
             "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
         })
 
-    def seed_levels(self, levels: Mapping[str, tuple[dict[int, int], dict[int, int]]]) -> None:
-        """Every book's displayed levels (price ticks -> qty) as they stand now."""
-        self._levels = {s: (dict(b), dict(a)) for s, (b, a) in levels.items()}
-
-    def _top(self, symbol: str, seq: int) -> tuple[str, Decimal | None, Decimal | None, int]:
-        inst = self.instruments[symbol]
-        bids, asks = self._levels[symbol]
-        return symbol, inst.price(max(bids)) if bids else None, inst.price(min(asks)) if asks else None, seq
+    def store_tops(self, tops: Mapping[str, tuple[int | None, int | None]], seq: int) -> None:
+        """Each book's best bid and ask (ticks) as the venue holds them, for the settlement
+        price's mid rule (and a stopped venue's next settlement run)."""
+        rows = [(s, self.instruments[s].price(b) if b is not None else None, self.instruments[s].price(a) if a is not None else None, seq)
+                for s, (b, a) in tops.items() if s in self.instruments]
+        self.con.executemany("INSERT OR REPLACE INTO book_tops VALUES (?, ?, ?, ?)", rows)
 
     def reload(self) -> None:
         """Positions and the TradeID high-water mark as stored (at open, and after a failed

@@ -136,6 +136,7 @@ class Clearing:
         self.journal_dir = cfg.var_path() / cfg.journal.dir
         self.out_dir = cfg.var_path() / cfg.clearing.settlement_dir
         self.writer = LedgerWriter(ledger)
+        self.books: Mapping[str, Book] = {}
 
     @classmethod
     def open(cls, cfg: VenueConfig, ledger: Ledger, core_factory: Callable[[], Core], upto_seq: int) -> Clearing:
@@ -144,17 +145,27 @@ class Clearing:
         return cls(cfg, ledger, core_factory)
 
     async def settle(self, day: date, now_us: int, timeout: float) -> tuple[EodResult, list[Path]]:
-        return await self.writer.run(
-            lambda led: settle(led, day, now_us=now_us, out_dir=self.out_dir, comp_id=self.cfg.venue.comp_id), timeout)
+        """Run on the loop thread: the books' tops are taken here, between batches."""
+        tops = self.tops()
+
+        def job(led: Ledger) -> tuple[EodResult, list[Path]]:
+            led.store_tops(tops, led.last_seq)
+            return settle(led, day, now_us=now_us, out_dir=self.out_dir, comp_id=self.cfg.venue.comp_id)
+
+        return await self.writer.run(job, timeout)
 
     async def check(self, timeout: float) -> Report:
         return await self.writer.run(lambda led: check(led, self.core_factory(), self.journal_dir, led.last_seq), timeout)
 
     def sync_books(self, books: Mapping[str, Book]) -> None:
-        """Start the ledger's view of each book (for the settlement price's mid rule) from the
-        recovered books: recovery applies the journal without publishing book deltas, so the
-        deltas that follow only make sense on top of the whole book. Before the sequencer runs."""
-        self.ledger.seed_levels({s: ({p: lv.qty for p, lv in b.bids.items()}, {p: lv.qty for p, lv in b.asks.items()}) for s, b in books.items()})
+        """The venue's books, read for their tops (the settlement price's mid rule) on the
+        loop thread when a settlement run is asked for, and when the venue stops."""
+        self.books = books
+
+    def tops(self) -> dict[str, tuple[int | None, int | None]]:
+        """Best bid and ask per book now: call between batches (loop thread) or once the
+        sequencer has stopped."""
+        return {s: (b.best_bid, b.best_ask) for s, b in self.books.items()}
 
     def expire_settled(self, books: Mapping[str, Book], submit: Callable[[SetPhase], None]) -> list[str]:
         """Contracts the ledger has settled at expiry but the core still trades (a restart
@@ -167,4 +178,8 @@ class Clearing:
         return stale
 
     def close(self, timeout: float) -> None:
+        """After the sequencer stopped: the books' tops for the next (offline) settlement
+        run, then everything queued written and the file closed."""
+        tops = self.tops()
+        self.writer.submit(lambda led: led.store_tops(tops, led.last_seq))
         self.writer.close(timeout)
