@@ -225,11 +225,6 @@ def test_wrapping_core_with_state_outside_any_holder_is_refused() -> None:
 def test_venue_core_restores_risk_and_throttle_state(tmp_path: Path, at: int) -> None:
     """The core the venue runs: risk state and throttle buckets ride in the snapshot
     through VenueCore's snapshot_state/restore_state."""
-    from matching_support import ACCOUNTS, BTC, ETH, instrument
-
-    from venue.core import VenueCore
-    from venue.limits import LimitRule, RiskConfig
-
     def build() -> VenueCore:
         risk = RiskConfig(limits=[LimitRule(max_order_qty=8, max_open_orders=40, max_msgs_per_s=400, im_rate=Decimal("0.1"))],
                           collateral={a: Decimal(1_000) for a in ACCOUNTS})
