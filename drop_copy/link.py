@@ -38,21 +38,31 @@ class DropCopyLink:
         self._latest = 0  # the last seq published
         self._retry: asyncio.TimerHandle | None = None
         self._restart: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
-    async def start(self, published: int, timeout: float = 60.0) -> None:
-        """Start the process and wait until it listens."""
+    async def start(self, published: int) -> None:
+        """Start the process; do not wait for it (it takes seconds to import and listen,
+        and the pipe keeps what the venue says meanwhile). Its `ready`, or its failure,
+        is logged when it comes."""
         self._written = self._latest = published
         args = [sys.executable, "-m", "drop_copy", "--config", str(self.config), "--published", str(published), "--log-level", self.log_level]
         loop = asyncio.get_running_loop()
-        self.proc = await loop.run_in_executor(None, lambda: subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        line = await asyncio.wait_for(loop.run_in_executor(None, self.proc.stdout.readline), timeout)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the drop-copy process did not start (exit {self.proc.poll()})")
-        self._fd = self.proc.stdin.fileno()
+        proc = await loop.run_in_executor(None, lambda: subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        assert proc.stdin is not None
+        self.proc = proc
+        self._fd = proc.stdin.fileno()
         os.set_blocking(self._fd, False)
-        log.info("drop-copy process %d following from seq %d", self.proc.pid, published)
+        self._watch = loop.create_task(self._ready(proc))
+        log.info("drop-copy process %d following from seq %d", proc.pid, published)
+
+    async def _ready(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        if line.strip() == b"ready":
+            log.info("drop-copy process %d listening", proc.pid)
+        else:
+            log.error("drop-copy process %d did not start (exit %s)", proc.pid, proc.poll())
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber: the batch's last seq to the process, never blocking."""
@@ -90,10 +100,11 @@ class DropCopyLink:
                     return
                 try:
                     await self.start(self._latest)
-                    self._tell()
-                    return
-                except (OSError, RuntimeError, TimeoutError):
+                except OSError:
                     log.exception("drop-copy process did not start again (attempt %d of %d)", attempt, RESTART_ATTEMPTS)
+                    continue
+                self._tell()
+                return
             log.error("drop copy is down until the venue restarts")
         finally:
             self._restart = None
@@ -131,5 +142,7 @@ class DropCopyLink:
         except TimeoutError:
             proc.terminate()
             await asyncio.wait_for(loop.run_in_executor(None, proc.wait), 5)
+        if self._watch is not None:
+            await asyncio.wait_for(asyncio.gather(self._watch, return_exceptions=True), 5)
         if proc.stdout is not None:
             proc.stdout.close()

@@ -106,7 +106,7 @@ class Venue:
         if not self.reference.clearing_members:
             return
         self.drop_copy = DropCopyLink(Path(self.cfg.source), logging.getLevelName(logging.getLogger().getEffectiveLevel()))
-        await self.drop_copy.start(self.sequencer.next_seq - 1, STEP_TIMEOUT_S)
+        await self.drop_copy.start(self.sequencer.next_seq - 1)
         self.sequencer.subscribers.append(self.drop_copy.on_events)
 
     async def stop(self) -> None:
