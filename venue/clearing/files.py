@@ -46,11 +46,11 @@ POS_AMT_TYPES = {"variation_margin": "FMTM", "premium": "PREM", "final_settlemen
 OBSERVED = ("vwap", "mid", "index", "final")
 SOH = "\x01"
 
-# num(x): a decimal as text without trailing zeros ('' for NULL); money(x): to the cent
+# num(x): a decimal as text without trailing zeros ('' for NULL); money(x): to the cent, 0.00 for NULL
 _MACROS = """
 CREATE OR REPLACE TEMP MACRO stmt_num(x) AS CASE WHEN x IS NULL THEN '' ELSE
     coalesce(nullif(rtrim(rtrim(CAST(x AS VARCHAR), '0'), '.'), ''), '0') END;
-CREATE OR REPLACE TEMP MACRO stmt_money(x) AS CAST(CAST(coalesce(x, 0) AS DECIMAL(18,2)) AS VARCHAR);
+CREATE OR REPLACE TEMP MACRO stmt_money(x) AS CAST(coalesce(x, 0) AS DECIMAL(18,2));
 """
 
 
@@ -109,6 +109,8 @@ def _atomic(path: Path, text: str) -> None:
 _AMOUNTS = ", ".join(f"sum(amount) FILTER (WHERE kind = '{k}') AS {c}" for c, k in KINDS.items())
 _MONEY = ", ".join(f"stmt_money({c}) AS {c}" for c in KINDS)
 
+# Typed columns, NULL where a record has no value (COPY writes NULL as an empty field), so
+# the million-row TRADE section is not turned into text column by column here.
 _STATEMENT = f"""
 WITH acc AS (SELECT account, firm, clearing_member AS member FROM accounts WHERE clearing_member <> ''),
 day_trades AS MATERIALIZED (  -- each price written once per trade, not per side
@@ -131,35 +133,36 @@ accounts_out AS (
     FROM acc LEFT JOIN opening o USING (account) LEFT JOIN by_account b USING (account)
     WHERE o.account IS NOT NULL OR b.account IS NOT NULL)
 SELECT member, 1 AS ord, account AS sort_account, symbol AS sort_symbol, trade_id AS sort_trade, side AS sort_side,
-       'TRADE' AS record, firm, account, symbol, CAST(trade_id AS VARCHAR) AS trade_id, side, CAST(qty AS VARCHAR) AS qty,
-       price, '' AS long_qty, '' AS short_qty, '' AS closed_qty, '' AS settlement_price,
-       '' AS settlement_method, '' AS prior_settlement_price, '' AS avg_price, '' AS realised_pnl,
-       stmt_money(-fee) AS fees, '' AS premium, '' AS variation_margin, '' AS funding, '' AS final_settlement,
-       '' AS deposits_withdrawals, '' AS opening_balance, '' AS net_due, '' AS closing_balance
+       'TRADE' AS record, firm, account, symbol, trade_id, side, qty, price,
+       NULL::BIGINT AS long_qty, NULL::BIGINT AS short_qty, NULL::BIGINT AS closed_qty, NULL::VARCHAR AS settlement_price,
+       NULL::VARCHAR AS settlement_method, NULL::VARCHAR AS prior_settlement_price, NULL::VARCHAR AS avg_price,
+       NULL::DECIMAL(18,2) AS realised_pnl, CAST(-fee AS DECIMAL(18,2)) AS fees, NULL::DECIMAL(18,2) AS premium,
+       NULL::DECIMAL(18,2) AS variation_margin, NULL::DECIMAL(18,2) AS funding, NULL::DECIMAL(18,2) AS final_settlement,
+       NULL::DECIMAL(18,2) AS deposits_withdrawals, NULL::DECIMAL(18,2) AS opening_balance, NULL::DECIMAL(18,2) AS net_due,
+       NULL::DECIMAL(18,2) AS closing_balance
 FROM (SELECT buy_member AS member, trade_id, symbol, 'BUY' AS side, buy_account AS account, buy_firm AS firm, qty, price, buy_fee AS fee
       FROM day_trades WHERE buy_member <> ''
       UNION ALL
       SELECT sell_member, trade_id, symbol, 'SELL', sell_account, sell_firm, qty, price, sell_fee
       FROM day_trades WHERE sell_member <> '')
 UNION ALL
-SELECT acc.member, 2, e.account, e.symbol, NULL, NULL, 'POSITION', acc.firm, e.account, e.symbol, '', '', '', '',
-       CAST(greatest(e.qty, 0) AS VARCHAR), CAST(greatest(-e.qty, 0) AS VARCHAR), CAST(e.closed_qty AS VARCHAR),
-       stmt_num(e.settlement_price), coalesce(s.method, ''), stmt_num(e.prior_settlement_price), stmt_num(e.avg_price),
-       CAST(CAST(round_even(e.realised, 2) AS DECIMAL(18,2)) AS VARCHAR),
-       stmt_money(p.fees), stmt_money(p.premium), stmt_money(p.variation_margin), stmt_money(p.funding),
-       stmt_money(p.final_settlement), '', '', '', ''
+SELECT acc.member, 2, e.account, e.symbol, NULL, NULL, 'POSITION', acc.firm, e.account, e.symbol, NULL, NULL, NULL, NULL,
+       greatest(e.qty, 0), greatest(-e.qty, 0), e.closed_qty,
+       stmt_num(e.settlement_price), s.method, nullif(stmt_num(e.prior_settlement_price), ''), stmt_num(e.avg_price),
+       CAST(round_even(e.realised, 2) AS DECIMAL(18,2)),
+       {", ".join(f"stmt_money(p.{c})" for c in KINDS)}, NULL, NULL, NULL, NULL
 FROM eod_positions e JOIN acc USING (account) LEFT JOIN settlement_prices s USING (business_date, symbol)
 LEFT JOIN by_position p ON p.account = e.account AND p.symbol = e.symbol
 WHERE e.business_date = $day
 UNION ALL
-SELECT member, 3, account, NULL, NULL, NULL, 'ACCOUNT', firm, account, '', '', '', '', '', '', '', '', '', '', '', '', '',
-       {_MONEY}, stmt_money(deposits), stmt_money(opening), stmt_money(net_due),
+SELECT member, 3, account, NULL, NULL, NULL, 'ACCOUNT', firm, account, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, {_MONEY}, stmt_money(deposits), stmt_money(opening), stmt_money(net_due),
        stmt_money(opening + coalesce(deposits, 0) + coalesce(net_due, 0))
 FROM accounts_out
 UNION ALL
-SELECT member, 4, NULL, NULL, NULL, NULL, 'TOTAL', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
-       {", ".join(f"stmt_money(sum({c}))" for c in KINDS)}, stmt_money(sum(deposits)), stmt_money(sum(opening)),
-       stmt_money(sum(net_due)), stmt_money(sum(opening + coalesce(deposits, 0) + coalesce(net_due, 0)))
+SELECT member, 4, NULL, NULL, NULL, NULL, 'TOTAL', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, {", ".join(f"stmt_money(sum({c}))" for c in KINDS)}, stmt_money(sum(deposits)),
+       stmt_money(sum(opening)), stmt_money(sum(net_due)), stmt_money(sum(opening + coalesce(deposits, 0) + coalesce(net_due, 0)))
 FROM accounts_out GROUP BY member
 """
 _OUT = ["record", "CAST($day AS VARCHAR) AS business_date", "member AS clearing_member", *COLUMNS[3:-1], "$currency AS currency"]
@@ -175,7 +178,7 @@ def _fix_text(con: duckdb.DuckDBPyConnection, member: str, day: date, cutoff: in
             || '{SOH}52={sending}{SOH}721=' || $member || '-{day:%Y%m%d}-' || row_number() OVER (ORDER BY account, symbol)
             || '{SOH}727=' || count(*) OVER () || '{SOH}728=0{SOH}715={day:%Y%m%d}{SOH}1=' || account || '{SOH}581=1{SOH}15=' || $currency
             || '{SOH}730=' || settlement_price || '{SOH}731=' || CASE WHEN settlement_method IN {OBSERVED} THEN '1' ELSE '2' END
-            || CASE WHEN prior_settlement_price = '' THEN '' ELSE '{SOH}734=' || prior_settlement_price END
+            || CASE WHEN prior_settlement_price IS NULL THEN '' ELSE '{SOH}734=' || prior_settlement_price END
             || '{SOH}453=1{SOH}448=' || $member || '{SOH}447=D{SOH}452=4{SOH}55=' || symbol || '{SOH}702=1{SOH}703=TOT{SOH}704=' || long_qty
             || '{SOH}705=' || short_qty || '{SOH}753={len(POS_AMT_TYPES)}{SOH}' || {amounts}
         FROM statement_rows WHERE member = $member AND record = 'POSITION' ORDER BY account, symbol""",
