@@ -4,6 +4,9 @@ copies. CLEARER1 clears FIRM1 and FIRM2; CLEARER2 clears FIRM2 only."""
 
 from __future__ import annotations
 
+import csv
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -205,3 +208,30 @@ def test_a_dead_drop_copy_process_is_replaced_and_loses_nothing(venue: VenueThre
         assert sorted(copy_ids(c1)) == sorted(truth), "a copy arrived twice"
     finally:
         c1.stop()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_client_tool_writes_a_readable_csv_of_every_execution_once(venue: VenueThread, firms: tuple[FixClient, FixClient], tmp_path: Path) -> None:
+    a, b = firms
+    trade(a, b, 2, "C")
+    truth = executions([a, b])
+    out = tmp_path / "clearer1.csv"
+    args = [sys.executable, "-m", "tools.drop_copy_client", "--port", str(dc_port(venue)), "--comp-id", "CLEARER1",
+            "--username", "clearer1", "--password", "clearer1-secret", "--csv", str(out), "--replay", "--seconds", "4"]
+    done = subprocess.run(args, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(out)
+    copies = [r for r in rows if r["msg_type"] == "8"]
+    reports = [r for r in rows if r["msg_type"] == "AE"]
+    assert sorted(r["exec_id"] for r in copies) == sorted(truth), "each execution once"
+    assert {r["account"] for r in copies} == {"FIRM1-A", "FIRM2-A"} and all(r["firm"] == r["account"][:5] for r in copies)
+    fills = [r for r in copies if r["exec_type"] == "F"]
+    assert fills and all(r["trade_id"] and r["last_px"] in ("100000", "3500") for r in fills)
+    assert sorted(r["exec_id"] for r in reports) == sorted(r["exec_id"] for r in fills)
+    again = subprocess.run(args, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0, again.stderr
+    assert len(read_csv(out)) == len(rows), "a second run appends nothing it already has"
