@@ -101,6 +101,7 @@ class MemberStream:
         self.sent = 0  # copies handed to the sink
         self.catch_ups = 0  # times the stream fell behind and was caught up from the journal
         self.replay: Replay | None = None
+        self._head_sent = 0  # copies of buffer[0] already sent (a send that failed midway is not repeated)
         self.renderer = Renderer(feed.instruments)  # one per thread: its caches are not thread-safe
         self._thread = threading.Thread(target=self._run, name=f"drop-copy-{member.id}", daemon=True)
 
@@ -129,17 +130,26 @@ class MemberStream:
     def _send_buffered(self) -> None:
         buffer, renderer, send, member = self.buffer, self.renderer, self.feed.sink.send, self.member
         while buffer and not self.feed.stopping:
-            pending = buffer[0]
-            for c in pending.copies(renderer):
-                if self.wanted(c):
-                    send(member, c.raw)
-                    self.sent += 1
+            wanted = [c for c in buffer[0].copies(renderer) if self.wanted(c)]
+            for c in wanted[self._head_sent:]:
+                send(member, c.raw)
+                self.sent += 1
+                self._head_sent += 1
             buffer.popleft()
+            self._head_sent = 0
         with self.feed.drained:
             self.feed.drained.notify_all()
 
     def _catch_up(self) -> None:
-        """Send the member's copies from the journal past `resume`, then go LIVE."""
+        """Send the member's copies from the journal past `resume`, then go LIVE. After a
+        failure the replay starts again and skips what was sent (`resume` follows each copy)."""
+        try:
+            self._replay_past_resume()
+        except Exception:
+            self.replay = None
+            raise
+
+    def _replay_past_resume(self) -> None:
         feed = self.feed
         if self.replay is None:
             self.replay = Replay(feed.source, feed.core_factory, feed.snapshots)
@@ -159,6 +169,7 @@ class MemberStream:
                 if self.wanted(c):
                     feed.sink.send(member, c.raw)
                     self.sent += 1
+                    self.resume = Resume(seq, c.exec_id)
         with feed.lock:
             caught_up = feed.published <= replay.position
             if caught_up:

@@ -156,3 +156,40 @@ def test_a_member_resumes_after_the_last_copy_its_store_holds(cfg: VenueConfig) 
         assert eventually(lambda: sink.exec_ids("CLEARER1") == want + [seqr.events[-1].exec_id])  # type: ignore[union-attr]
     finally:
         feed.stop()
+
+
+class FlakySink(RecordingSink):
+    """Fails the sends numbered in `fail_at` once each (a session gone for a moment)."""
+
+    def __init__(self, fail_at: set[int]) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.calls = 0
+
+    def send(self, member: Member, raw: str) -> None:
+        self.calls += 1
+        if self.calls in self.fail_at:
+            self.fail_at.discard(self.calls)
+            raise RuntimeError("session not open")
+        super().send(member, raw)
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_send_that_fails_midway_is_retried_without_repeating_or_losing_a_copy(tmp_path: Path, live: bool) -> None:
+    cfg = two_member_config(tmp_path)
+    seqr = HandSequencer(cfg)
+    ent = Entitlements([m for m in entitlements_from_config(cfg).members if m.id == "CLEARER1"])
+    if not live:
+        trade(seqr, 4)  # all of it comes from the journal
+    sink = FlakySink({3, 8})  # inside a fill's pair of copies, and later
+    feed = make_feed(cfg, seqr, sink, ent, published=seqr.seq)
+    feed.start()
+    try:
+        if live:
+            assert eventually(lambda: feed.streams["CLEARER1"].mode is Mode.LIVE)
+            trade(seqr, 4)
+        want = expected(seqr, ent.members[0])
+        assert eventually(lambda: sink.exec_ids("CLEARER1") == want, 10), (sink.exec_ids("CLEARER1"), want)
+    finally:
+        feed.stop()
+    assert not sink.fail_at, "both failures happened"
