@@ -187,6 +187,18 @@ def throughput(members: int, *, duration: float, window: int, nice: int) -> tupl
 # ---------------------------------------------------------------------- consumer process
 
 
+def connect_when_listening(port: int, timeout: float = 30.0) -> socket.socket:
+    """The drop-copy process listens a few seconds after the venue does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def consume(port: int, members: int, out: Path) -> int:
     """Log every member on, print "ready", stamp copies until SIGUSR1 and then 2 s of quiet.
 
@@ -205,7 +217,7 @@ def consume(port: int, members: int, out: Path) -> int:
     sel = selectors.DefaultSelector()
     pending = 0
     for m in range(1, members + 1):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock = connect_when_listening(port)
         sock.sendall(frame(f"35=A\x0149=DCM{m}\x0156=VENUE\x0134=1\x0152={time.strftime('%Y%m%d-%H:%M:%S', time.gmtime())}"
                            f"\x0198=0\x01108=30\x01141=Y\x01553=dcm{m}\x01554=dcm{m}-secret\x01"))
         sock.setblocking(False)
