@@ -46,6 +46,13 @@ class Instrument:
     def qty(self, lots: int) -> Decimal:
         return lots * self.lot_size
 
+    def show_price(self, ticks: int) -> str:
+        """A price as a client wrote it: 100000.5, never 2.000010E+5 or ticks."""
+        return f"{(ticks * self.tick_size).normalize():f}"
+
+    def show_qty(self, lots: int) -> str:
+        return f"{(lots * self.lot_size).normalize():f}"
+
     def notional(self, ticks: int, lots: int) -> Decimal:
         """Value in the quote currency: price x contracts x multiplier."""
         return ticks * self.tick_size * lots * self.lot_size * self.multiplier

@@ -277,15 +277,15 @@ class MatchingEngine:
             return RejectReason.NOT_IN_PRE_OPEN, f"{cmd.symbol} is in pre-open: only resting limit and stop orders"
         if cmd.stop_px is not None:
             if cmd.stop_px <= book.last_px if cmd.side is _BUY else cmd.stop_px >= book.last_px:
-                return RejectReason.STOP_WOULD_TRIGGER, f"stop {cmd.stop_px} would trigger at once (last {book.last_px})"
+                return RejectReason.STOP_WOULD_TRIGGER, f"stop {book.instrument.show_price(cmd.stop_px)} would trigger at once (last {book.instrument.show_price(book.last_px)})"
         elif cmd.post_only and _crosses(book, cmd.side, cmd.price):
-            return RejectReason.POST_ONLY_WOULD_CROSS, f"post-only at {cmd.price} would cross"
+            return RejectReason.POST_ONLY_WOULD_CROSS, f"post-only at {book.instrument.show_price(cmd.price)} would cross"  # type: ignore[arg-type]
         if cmd.reduce_only:
             pos = self.positions.get((cmd.account, cmd.symbol), 0)
             if pos * cmd.side.sign >= 0:
-                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only {cmd.side.name.lower()} cannot reduce position {pos}"
+                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only {cmd.side.name.lower()} cannot reduce position {book.instrument.show_qty(pos)}"
             if cmd.qty > abs(pos):
-                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only qty {cmd.qty} > position {abs(pos)}"
+                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only qty {book.instrument.show_qty(cmd.qty)} > position {book.instrument.show_qty(abs(pos))}"
         return None
 
     def _rejected(self, seq: int, ts: int, cmd: NewOrder, refusal: Refusal) -> ExecReport:
@@ -364,7 +364,7 @@ class MatchingEngine:
                 assert room is not None
                 if room == 0:  # earlier fills of this sweep flattened its account
                     self._remove_live(book, maker)
-                    self._end(seq, ts, book, maker, events, S_CANCELED, f"reduce-only: position now {positions.get((maker.view.entry.account, symbol), 0)}")
+                    self._end(seq, ts, book, maker, events, S_CANCELED, f"reduce-only: position now {book.instrument.show_qty(positions.get((maker.view.entry.account, symbol), 0))}")
                     continue
                 if qty > room:
                     qty = room
@@ -452,7 +452,7 @@ class MatchingEngine:
             self._remove_live(book, order)  # out of the live and reduce-only indexes while it trades
             eid = self.next_exec_id
             self.next_exec_id = eid + 1
-            events.append(ExecReport(seq, ts, eid, X_TRIGGERED, order.status, order.view, order.leaves, order.cum, order.cost, None, f"stop triggered at {last}"))
+            events.append(ExecReport(seq, ts, eid, X_TRIGGERED, order.status, order.view, order.leaves, order.cum, order.cost, None, f"stop triggered at {book.instrument.show_price(last)}"))
             self._execute(seq, ts, book, order, events)
         if self.reduce_only:
             self._trim_reduce_only(seq, ts, events)
@@ -466,7 +466,7 @@ class MatchingEngine:
                 elif pos * order.side.sign >= 0 or order.leaves > abs(pos):
                     book = self.books[key[1]]
                     self._remove_live(book, order)
-                    self._end(seq, ts, book, order, events, S_CANCELED, f"reduce-only: position now {pos}")
+                    self._end(seq, ts, book, order, events, S_CANCELED, f"reduce-only: position now {book.instrument.show_qty(pos)}")
 
     def _ro_room(self, order: Order, symbol: str) -> int | None:
         """How much more a reduce-only order may fill before its account is flat (None: not
@@ -628,9 +628,9 @@ class MatchingEngine:
             return reason, f"{book.symbol} is {what}"
         view = order.view
         if cmd.qty <= 0:
-            return RejectReason.INVALID_QTY, f"quantity {cmd.qty} must be positive"
+            return RejectReason.INVALID_QTY, f"quantity {book.instrument.show_qty(cmd.qty)} must be positive"
         if cmd.qty <= order.cum:
-            return RejectReason.QTY_BELOW_FILLED, f"new quantity {cmd.qty} is not above filled {order.cum}"
+            return RejectReason.QTY_BELOW_FILLED, f"new quantity {book.instrument.show_qty(cmd.qty)} is not above filled {book.instrument.show_qty(order.cum)}"
         if view.ord_type in _LIMIT_TYPES and (cmd.price is None or cmd.price <= 0):
             return RejectReason.INVALID_PRICE, "limit price required, and positive"
         if view.ord_type not in _LIMIT_TYPES and cmd.price is not None:
@@ -642,15 +642,15 @@ class MatchingEngine:
             elif cmd.stop_px is None or cmd.stop_px <= 0:
                 return RejectReason.INVALID_PRICE, "stop price required, and positive"
             elif cmd.stop_px <= book.last_px if order.side is _BUY else cmd.stop_px >= book.last_px:
-                return RejectReason.STOP_WOULD_TRIGGER, f"stop {cmd.stop_px} would trigger at once (last {book.last_px})"
+                return RejectReason.STOP_WOULD_TRIGGER, f"stop {book.instrument.show_price(cmd.stop_px)} would trigger at once (last {book.instrument.show_price(book.last_px)})"
         elif cmd.stop_px is not None:
             return RejectReason.INVALID_ORDER, f"{view.ord_type.name} order takes no stop price"
         if view.entry.post_only and cmd.price is not None and _crosses(book, order.side, cmd.price):
-            return RejectReason.POST_ONLY_WOULD_CROSS, f"post-only at {cmd.price} would cross"
+            return RejectReason.POST_ONLY_WOULD_CROSS, f"post-only at {book.instrument.show_price(cmd.price)} would cross"
         if view.entry.reduce_only:  # as on entry: refuse rather than accept and cancel at once
             pos = self.positions.get((view.entry.account, book.symbol), 0)
             if cmd.qty - order.cum > abs(pos):
-                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only qty {cmd.qty - order.cum} > position {abs(pos)}"
+                return RejectReason.REDUCE_ONLY_WOULD_INCREASE, f"reduce-only qty {book.instrument.show_qty(cmd.qty - order.cum)} > position {book.instrument.show_qty(abs(pos))}"
         if self.pre_trade is not None:
             return self.pre_trade.check_replace(ts, order, cmd, book)
         return None
@@ -736,7 +736,7 @@ class MatchingEngine:
             if flat:  # reduce-only orders whose accounts earlier auction fills flattened
                 for o in flat:
                     self._remove_live(book, o)
-                    self._end(seq, ts, book, o, events, S_CANCELED, f"reduce-only: position now {self.positions.get((o.view.entry.account, book.symbol), 0)}")
+                    self._end(seq, ts, book, o, events, S_CANCELED, f"reduce-only: position now {book.instrument.show_qty(self.positions.get((o.view.entry.account, book.symbol), 0))}")
                 price = _equilibrium(book)
                 if price is None:
                     return

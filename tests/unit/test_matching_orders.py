@@ -3,13 +3,17 @@ events (whole tuples where ids matter, `brief` projections elsewhere) and the bo
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
+
 from typing import Any
 
 import pytest
-from matching_support import BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, order, replace, reports
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, T0, Driver, brief, cancel, instrument, order, replace, reports
 
 from venue.commands import EndOfDay, ExpireOrders, SetPhase
 from venue.events import ExecReport, Fill, OrderView
+from venue.matching import MatchingEngine
 from venue.types import ExecType, OrdStatus, OrdType, Side, StpMode, TimeInForce, TradingPhase
 
 GTC, DAY, GTD, IOC, FOK = TimeInForce.GTC, TimeInForce.DAY, TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK
@@ -527,3 +531,17 @@ def test_fok_does_not_count_reduce_only_quantity_past_flat(venue: Driver) -> Non
         ("CANCELED", "f1", "CANCELED", 0, 0, None),
     ]
     venue.assert_book([], [(109, 3), (110, 5)])
+
+
+def test_reject_texts_quote_prices_and_quantities_as_the_client_sent_them() -> None:
+    """Inside the core prices are ticks and sizes lots; a client reading a reject's Text
+    must see the price and size it sent (tick 0.5, lot 0.1 here), never tick counts."""
+    inst = dataclasses.replace(instrument(BTC), tick_size=Decimal("0.5"), lot_size=Decimal("0.1"), reference_price=Decimal(100))
+    venue = Driver(MatchingEngine([inst], ACCOUNTS))
+    venue(order("ask", SELL, 5, 201, account="B1"))  # 100.5 for 0.5
+    post = reports(venue(order("po", BUY, 3, 202, post_only=True)))[0]
+    assert post.text == "post-only at 101 would cross"
+    stop = reports(venue(order("st", BUY, 3, stop_px=150)))[0]
+    assert stop.text == "stop 75 would trigger at once (last 100)"
+    ro = reports(venue(order("ro", SELL, 3, 190, reduce_only=True)))[0]
+    assert ro.text == "reduce-only sell cannot reduce position 0"
