@@ -2,7 +2,8 @@
 FIX 4.4 PositionReports (35=AP), written from the ledger after the settlement run.
 
 The CSV has one header and one row shape, told apart by `record`:
-- TRADE     each side of the period's trades of the member's accounts, with its fee;
+- TRADE     each side of the period's trades of the member's accounts, with its fee, in
+            TradeID order;
 - POSITION  each account and instrument held or traded: long/short, quantity closed by
             expiry, settlement and prior settlement prices, average entry price, realised
             P&L (half-even to the cent), and the day's fees, premium, variation margin,
@@ -77,7 +78,7 @@ def write_statements(con: duckdb.DuckDBPyConnection, day: date, out_dir: Path, *
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = csv_path.with_suffix(".csv.tmp")
         con.execute(
-            f"COPY (SELECT {', '.join(_OUT)} FROM statement_rows WHERE member = $member ORDER BY ord, sort_account, sort_symbol, sort_trade, sort_side)"
+            f"COPY (SELECT {', '.join(_OUT)} FROM statement_rows WHERE member = $member ORDER BY ord, sort_trade, sort_side, sort_account, sort_symbol)"
             f" TO '{_quoted(tmp)}' (HEADER, DELIMITER ',')", {"member": member, "day": day, "currency": currency})
         _publish(tmp, csv_path)
         _atomic(fix_path, _fix_text(con, member, day, cutoff, comp_id, currency))
@@ -132,7 +133,7 @@ accounts_out AS (
     SELECT acc.member, acc.account, acc.firm, coalesce(o.balance, 0) AS opening, b.* EXCLUDE (account)
     FROM acc LEFT JOIN opening o USING (account) LEFT JOIN by_account b USING (account)
     WHERE o.account IS NOT NULL OR b.account IS NOT NULL)
-SELECT member, 1 AS ord, account AS sort_account, symbol AS sort_symbol, trade_id AS sort_trade, side AS sort_side,
+SELECT member, 1 AS ord, trade_id AS sort_trade, side AS sort_side, NULL::VARCHAR AS sort_account, NULL::VARCHAR AS sort_symbol,
        'TRADE' AS record, firm, account, symbol, trade_id, side, qty, price,
        NULL::BIGINT AS long_qty, NULL::BIGINT AS short_qty, NULL::BIGINT AS closed_qty, NULL::VARCHAR AS settlement_price,
        NULL::VARCHAR AS settlement_method, NULL::VARCHAR AS prior_settlement_price, NULL::VARCHAR AS avg_price,
@@ -146,7 +147,7 @@ FROM (SELECT buy_member AS member, trade_id, symbol, 'BUY' AS side, buy_account 
       SELECT sell_member, trade_id, symbol, 'SELL', sell_account, sell_firm, qty, price, sell_fee
       FROM day_trades WHERE sell_member <> '')
 UNION ALL
-SELECT acc.member, 2, e.account, e.symbol, NULL, NULL, 'POSITION', acc.firm, e.account, e.symbol, NULL, NULL, NULL, NULL,
+SELECT acc.member, 2, NULL, NULL, e.account, e.symbol, 'POSITION', acc.firm, e.account, e.symbol, NULL, NULL, NULL, NULL,
        greatest(e.qty, 0), greatest(-e.qty, 0), e.closed_qty,
        stmt_num(e.settlement_price), s.method, nullif(stmt_num(e.prior_settlement_price), ''), stmt_num(e.avg_price),
        CAST(round_even(e.realised, 2) AS DECIMAL(18,2)),
@@ -155,7 +156,7 @@ FROM eod_positions e JOIN acc USING (account) LEFT JOIN settlement_prices s USIN
 LEFT JOIN by_position p ON p.account = e.account AND p.symbol = e.symbol
 WHERE e.business_date = $day
 UNION ALL
-SELECT member, 3, account, NULL, NULL, NULL, 'ACCOUNT', firm, account, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT member, 3, NULL, NULL, account, NULL, 'ACCOUNT', firm, account, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, {_MONEY}, stmt_money(deposits), stmt_money(opening), stmt_money(net_due),
        stmt_money(opening + coalesce(deposits, 0) + coalesce(net_due, 0))
 FROM accounts_out
@@ -169,22 +170,24 @@ _OUT = ["record", "CAST($day AS VARCHAR) AS business_date", "member AS clearing_
 
 
 def _fix_text(con: duckdb.DuckDBPyConnection, member: str, day: date, cutoff: int, comp_id: str, currency: str) -> str:
-    """PositionReports: DuckDB renders each body from MsgType to the last PosAmt; here each
-    gets its BeginString, BodyLength and CheckSum."""
+    """PositionReports: DuckDB renders each report's fields from Account to the last PosAmt;
+    here each gets its header fields and numbers, BeginString, BodyLength and CheckSum."""
     amounts = " || ".join(f"'707={code}{SOH}708=' || {col} || '{SOH}'" for col, code in POS_AMT_TYPES.items())
-    sending = utc(cutoff).strftime("%Y%m%d-%H:%M:%S.%f")
-    bodies = con.execute(f"""
-        SELECT '35=AP{SOH}49=' || $comp_id || '{SOH}56=' || $member || '{SOH}34=' || row_number() OVER (ORDER BY account, symbol)
-            || '{SOH}52={sending}{SOH}721=' || $member || '-{day:%Y%m%d}-' || row_number() OVER (ORDER BY account, symbol)
-            || '{SOH}727=' || count(*) OVER () || '{SOH}728=0{SOH}715={day:%Y%m%d}{SOH}1=' || account || '{SOH}581=1{SOH}15=' || $currency
-            || '{SOH}730=' || settlement_price || '{SOH}731=' || CASE WHEN settlement_method IN {OBSERVED} THEN '1' ELSE '2' END
+    tails = con.execute(f"""
+        SELECT '1=' || account || '{SOH}581=1{SOH}15=' || $currency || '{SOH}730=' || settlement_price
+            || '{SOH}731=' || CASE WHEN settlement_method IN {OBSERVED} THEN '1' ELSE '2' END
             || CASE WHEN prior_settlement_price IS NULL THEN '' ELSE '{SOH}734=' || prior_settlement_price END
             || '{SOH}453=1{SOH}448=' || $member || '{SOH}447=D{SOH}452=4{SOH}55=' || symbol || '{SOH}702=1{SOH}703=TOT{SOH}704=' || long_qty
             || '{SOH}705=' || short_qty || '{SOH}753={len(POS_AMT_TYPES)}{SOH}' || {amounts}
         FROM statement_rows WHERE member = $member AND record = 'POSITION' ORDER BY account, symbol""",
-        {"member": member, "comp_id": comp_id, "currency": currency}).fetchall()
+        {"member": member, "currency": currency}).fetchall()
+    sending = utc(cutoff).strftime("%Y%m%d-%H:%M:%S.%f")
+    head = f"35=AP{SOH}49={comp_id}{SOH}56={member}{SOH}"
+    report = f"{SOH}52={sending}{SOH}721={member}-{day:%Y%m%d}-"
+    middle = f"{SOH}727={len(tails)}{SOH}728=0{SOH}715={day:%Y%m%d}{SOH}"
     lines = []
-    for (body,) in bodies:
-        head = f"8=FIX.4.4{SOH}9={len(body)}{SOH}"
-        lines.append(f"{head}{body}10={sum((head + body).encode('ascii')) % 256:03d}{SOH}")
+    for n, (tail,) in enumerate(tails, 1):
+        body = f"{head}34={n}{report}{n}{middle}{tail}"
+        begin = f"8=FIX.4.4{SOH}9={len(body)}{SOH}"
+        lines.append(f"{begin}{body}10={sum((begin + body).encode('ascii')) % 256:03d}{SOH}")
     return "\n".join(lines) + ("\n" if lines else "")
