@@ -6,8 +6,12 @@ and withdrawals as double-entry cash movements, index and mark prices. Book delt
 followed (they are most of the stream and would cost matching the GIL): the venue hands the
 ledger each book's top when it settles and when it stops (`store_tops`).
 
-Bulk path: rows are gathered as tuples, turned into Arrow columns, and inserted with one
-`INSERT ... SELECT` per table (DuckDB scans the Arrow table in place); never row by row.
+Bulk path: each field of the batch's fills is gathered into a column by one list
+comprehension, the columns become an Arrow table, and one `INSERT ... SELECT` per table
+writes it (DuckDB scans the Arrow table in place; fees and clearing members are computed in
+that statement); never row by row. Positions are kept in memory and written every
+POSITIONS_EVERY_S (and before a settlement run, a reconciliation and a close); a reopen
+replays the trades written after them.
 
 Idempotence: TradeIDs come from a counter in the core, strictly increasing and reproduced
 by a journal replay. The ledger keeps the highest TradeID it holds; a Fill at or below it is

@@ -9,7 +9,13 @@ a pipeline of two stages so that Python and DuckDB overlap (DuckDB releases the 
                               positions, Arrow)            transaction per ingest)
 
 The prepare thread gathers the batches that arrive within COALESCE_S (or MAX_COALESCE
-events) into one ingest: few, large transactions, and little of the GIL taken from matching.
+events) into one ingest: few, large transactions.
+
+Known cost: the prepare stage is Python and shares the GIL with the sequencer. At
+saturation bench/ledger.py measures matching 40-75% slower with the ledger subscribed (on a
+loaded 2-core machine); at FIX order rates the share is small. The remedy is the drop-copy
+design: a process of its own following the journal through a replica core (service.py's
+replay_batches already does the replay); not done yet.
 
 Jobs (the settlement run, reconciliation, a flush barrier) travel down the same queues, so
 a job sees every event published before it was submitted, and run on the write thread,
