@@ -18,7 +18,7 @@ import pytest
 from clearing_scenario import DAY1, DAY3, EXPIRED, FUT, at, play
 
 from venue.clearing.operator import _eod_handler
-from venue.clearing.service import Clearing, account_map, open_ledger, replay_batches
+from venue.clearing.service import Clearing, account_map, catch_up, open_ledger, replay_batches
 from venue.commands import AdjustCollateral, NewOrder, SetIndexPrice, SetMarkPrice
 from venue.config import VenueConfig, load_config
 from venue.core import VenueCore
@@ -124,3 +124,39 @@ async def test_three_days_of_clearing(driver: DirectDriver) -> None:
     assert await driver.ledger("SELECT * FROM positions ORDER BY ALL") == positions
     assert await driver.ledger("SELECT count(*), sum(amount) FROM cash_entries") == before
     assert await driver.ledger("SELECT qty FROM positions WHERE symbol = ?", (FUT,)) == [(0,), (0,)]
+
+
+async def test_a_ledger_behind_the_journal_catches_up_on_open(tmp_path: Path) -> None:
+    """A crash after the journal was written but before the ledger committed leaves the
+    ledger behind: opening it replays what the journal holds past it, once."""
+    base = load_config()
+    cfg = dataclasses.replace(base, venue=dataclasses.replace(base.venue, var_dir=str(tmp_path / "var")))
+    d = DirectDriver(cfg)
+    task = asyncio.create_task(d.sequencer.run())
+    for account in ("FIRM1-A", "FIRM2-A"):
+        await d.call(AdjustCollateral(account=account, amount=Decimal(10_000_000), reference="opening"))
+    d.set_time(at(DAY1, 10))
+    await d.trade("FIRM2", "sell", "FIRM1", "BTC-PERP", 10, "100000")
+    d.sequencer.subscribers.remove(d.clearing.writer)  # the ledger stops hearing: as if its writes were lost
+    await d.trade("FIRM1", "sell", "FIRM2", "BTC-PERP", 4, "100100")
+    await d.trade("FIRM2", "sell", "FIRM1", "BTC-26DEC26", 2, "101000")
+    d.sequencer.stop()
+    await asyncio.wait_for(task, TIMEOUT)
+    d.journal.close()
+    await asyncio.to_thread(d.clearing.close, TIMEOUT)
+    ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
+    assert ledger.con.execute("SELECT count(*) FROM trades").fetchall() == [(1,)]
+    clearing = await asyncio.to_thread(Clearing.open, cfg, ledger, d.new_core, d.sequencer.next_seq - 1)
+    try:
+        assert ledger.con.execute("SELECT count(*) FROM trades").fetchall() == [(3,)]
+        assert ledger.positions[("FIRM1-A", "BTC-PERP")].qty == 6 and ledger.positions[("FIRM1-A", "BTC-26DEC26")].qty == 2
+        report = await clearing.check(TIMEOUT)
+        assert report.breaks == [] and report.journal_trades == 3
+    finally:
+        await asyncio.to_thread(clearing.close, TIMEOUT)
+    # and a second open finds nothing more to add
+    ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
+    try:
+        assert catch_up(ledger, d.new_core, cfg.var_path() / cfg.journal.dir) == 0
+    finally:
+        ledger.close()
