@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from journal_streams import stream
 
 from venue.journal import FsyncPolicy, Journal, JournalConfig, JournalError, JournalReader, segment_paths
+from venue.journal_codec import _CODEC, TAGS, register
 
 
 def write(directory: Path, n: int, *, batch: int = 50, seed: int = 1, config: JournalConfig | None = None) -> list[tuple[int, int, object]]:
@@ -146,3 +150,34 @@ def test_empty_directory_starts_at_seq_one(tmp_path: Path) -> None:
     assert (j.last_seq, j.last_ts) == (0, 0)
     j.close()
     assert segment_paths(tmp_path / "new") == []
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SetFundingRate:
+    """A command type that a newer release adds (test only)."""
+
+    symbol: str
+    rate: Decimal
+
+
+@pytest.fixture
+def upgrade() -> Iterator[None]:
+    """Lets a test register a command type as a newer release would; undone afterwards."""
+    try:
+        yield
+    finally:
+        TAGS.pop(200, None)
+        _CODEC.clear()
+
+
+def test_a_new_release_appends_to_a_new_segment(tmp_path: Path, upgrade: None) -> None:
+    """Records are never written under a segment header that describes another layout:
+    after an upgrade the journal goes on in a fresh segment, and reads across both."""
+    recs = write(tmp_path, 100)  # the old release
+    register(SetFundingRate, 200)
+    j = Journal.open(tmp_path)
+    cmd = SetFundingRate(symbol="BTC-PERP", rate=Decimal("0.0001"))
+    j.append(101, recs[-1][1] + 1, cmd)  # type: ignore[arg-type]
+    j.close()
+    assert [first for first, _ in segment_paths(tmp_path)] == [1, 101]
+    assert read(tmp_path) == [*recs, (101, recs[-1][1] + 1, cmd)]
