@@ -48,8 +48,8 @@ replay) when one fails its checksum or does not fit this code; the journal is th
 and a snapshot only a shortcut. `state_digest(core)` is a short canonical hash of the
 whole state, for comparing a recovered venue with a replay in another process.
 
-Cost (bench/journal.py, 1,000,000 commands, 700,000 orders remembered): capture about
-20 ms; encode and write a few seconds of worker-thread time (which shares the GIL with the
+Cost (bench/journal.py, 1,000,000 commands, 700,000 orders remembered): capture under
+100 ms; encode and write a few seconds of worker-thread time (which shares the GIL with the
 sequencer); restore a few microseconds per remembered order. Known limitations: all three
 grow with the orders the engine remembers (every order of the process's life: done orders
 answer status requests and duplicate-ClOrdID checks), so a busy day's snapshots get slower
