@@ -247,18 +247,14 @@ class _Run:
     def _close_expired(self, expiring: set[str], prices: dict[str, SettlementPrice]) -> None:
         """Close expired contracts' positions at the final price; mark the contracts expired."""
         ledger = self.ledger
-        keys = []
         for symbol in sorted(expiring):
             inst = ledger.instruments[symbol]
             price_e9 = formulas.div_half_even(*((prices[symbol].price / inst.tick_size) * E9).as_integer_ratio())
-            for key, pos in ledger.positions.items():
-                if key[1] == symbol and pos.qty:
-                    pos.close(price_e9)
-                    keys.append(key)
+            for account, pos in list(ledger.books.get(symbol, {}).items()):
+                if pos.qty:
+                    ledger.for_update(account, symbol).close(price_e9)
             self.con.execute("UPDATE instruments SET status = 'expired', final_price = ? WHERE symbol = ?", (prices[symbol].price, symbol))
-        if keys:
-            with scanning(self.con, batch=ledger._position_table(keys)):
-                self.con.execute("INSERT OR REPLACE INTO positions SELECT * FROM batch")
+        ledger.store_positions()
 
     def _write_positions(self, eod: list[tuple[str, str, int, int, int, int]]) -> None:
         if not eod:

@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -99,6 +99,7 @@ class Position:
     qty: int = 0
     avg_e9: int = 0  # average entry price in 1e-9 ticks
     flow_e9: int = 0  # sum of -signed qty x price, 1e-9 tick-lots
+    dirty: bool = field(default=False, compare=False)  # changed since the positions table was written
 
     def apply(self, d: int, price_e9: int) -> None:
         """Book a fill of signed `d` lots at `price_e9` (1e-9 ticks). Ledger._apply_fills
@@ -237,10 +238,10 @@ class Ledger:
         self.instruments = {i.symbol: i for i in instruments}
         self.accounts = dict(accounts)
         self._sync_reference()
-        self.positions: dict[tuple[str, str], Position] = {}
+        self.books: dict[str, dict[str, Position]] = {}  # symbol -> account -> position
         self.max_trade_id = 0
         self.last_seq = 0
-        self._dirty: set[tuple[str, str]] = set()
+        self._dirty: list[tuple[str, str, Position]] = []  # (account, symbol, position), each once
         self._checkpointed_at = time.monotonic()
         self.reload()
         self.breaks: list[str] = []
@@ -329,7 +330,7 @@ class Ledger:
         due = checkpoint if checkpoint is not None else now - self._checkpointed_at >= POSITIONS_EVERY_S
         positions = None
         if due and self._dirty:
-            positions, self._dirty, self._checkpointed_at = self._position_table(self._dirty), set(), now
+            positions, self._checkpointed_at = self._take_dirty(), now
         return Prepared(
             trades=trades,
             n_trades=len(fills),
@@ -341,16 +342,23 @@ class Ledger:
 
     def _apply_fills(self, c: dict[str, list[Any]]) -> None:
         """Both sides of each trade into the in-memory positions, in TradeID order: the
-        steps of Position.apply, inlined (this loop is most of ingest's Python time)."""
-        positions, dirty_add, get = self.positions, self._dirty.add, self.positions.get
+        steps of Position.apply, inlined, on books keyed by symbol then account (no tuple
+        keys to build and hash: this loop is most of ingest's Python time)."""
+        books, dirty = self.books, self._dirty.append
         for sym, price, qty, buy_aggr, ta, ma in zip(c["symbol"], c["price_ticks"], c["qty"], c["buy_aggr"], c["taker_account"], c["maker_account"]):
             p = price * E9
-            for key, d in (((ta, sym), qty), ((ma, sym), -qty)) if buy_aggr else (((ma, sym), qty), ((ta, sym), -qty)):
-                dirty_add(key)
-                pos = get(key)
+            book = books.get(sym)
+            if book is None:
+                book = books[sym] = {}
+            for acct, d in ((ta, qty), (ma, -qty)) if buy_aggr else ((ma, qty), (ta, -qty)):
+                pos = book.get(acct)
                 if pos is None:
-                    positions[key] = Position(d, p, -d * p)
+                    pos = book[acct] = Position(d, p, -d * p, True)
+                    dirty((acct, sym, pos))
                     continue
+                if not pos.dirty:
+                    pos.dirty = True
+                    dirty((acct, sym, pos))
                 n = pos.qty
                 pos.flow_e9 -= d * p
                 total = n + d
@@ -413,19 +421,33 @@ class Ledger:
     def store_positions(self) -> None:
         """Write the changed positions inside the caller's transaction."""
         if self._dirty:
-            _store_positions(self.con, self._position_table(self._dirty), self.max_trade_id)
-            self._dirty, self._checkpointed_at = set(), time.monotonic()
+            _store_positions(self.con, self._take_dirty(), self.max_trade_id)
+            self._checkpointed_at = time.monotonic()
 
-    def _position_table(self, keys: Iterable[tuple[str, str]]) -> pa.Table:
-        keys = list(keys)
-        ps = [self.positions[k] for k in keys]
-        return pa.table({
-            "account": pa.array([k[0] for k in keys], pa.string()),
-            "symbol": pa.array([k[1] for k in keys], pa.string()),
-            "qty": pa.array([p.qty for p in ps], pa.int64()),
-            "avg_ticks": decimal_column([p.avg_e9 for p in ps], 9),
-            "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
-        })
+    @property
+    def positions(self) -> dict[tuple[str, str], Position]:
+        """Every position by (account, symbol): a new dict over the live Position objects."""
+        return {(a, s): p for s, book in self.books.items() for a, p in book.items()}
+
+    def _take_dirty(self) -> pa.Table:
+        """The changed positions as a table; they count as written from here on."""
+        table = position_table(self._dirty)
+        for _, _, pos in self._dirty:
+            pos.dirty = False
+        self._dirty = []
+        return table
+
+    def for_update(self, account: str, symbol: str) -> Position:
+        """The position, created flat if new, marked as changed."""
+        book = self.books.setdefault(symbol, {})
+        pos = book.get(account)
+        if pos is None:
+            pos = book[account] = Position()
+        if not pos.dirty:
+            pos.dirty = True
+            self._dirty.append((account, symbol, pos))
+        return pos
+
 
     def store_tops(self, tops: Mapping[str, tuple[int | None, int | None]], seq: int) -> None:
         """Each book's best bid and ask (ticks) as the venue holds them, for the settlement
@@ -437,19 +459,18 @@ class Ledger:
     def reload(self) -> None:
         """Positions and the TradeID high-water mark as stored (at open, and after a failed
         write): the positions table, then the trades written after it, in TradeID order."""
-        self.positions = {}
+        self.books = {}
         for acct, sym, qty, avg, flow in self.con.execute("SELECT account, symbol, qty, avg_ticks, flow_ticks FROM positions").fetchall():
-            self.positions[(acct, sym)] = Position(qty, int(avg * E9), int(flow * E9))
+            self.books.setdefault(sym, {})[acct] = Position(qty, int(avg * E9), int(flow * E9))
         state = one(self.con, "SELECT last_seq, positions_trade_id FROM ledger_state")
         assert state is not None  # the schema inserts its one row
         self.last_seq, as_of = state
-        self._dirty = set()
+        self._dirty = []
         for tid, sym, price, qty, ba, sa in self.con.execute(
             "SELECT trade_id, symbol, price_ticks, qty, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
         ).fetchall():
-            for key, d in (((ba, sym), qty), ((sa, sym), -qty)):
-                self.positions.setdefault(key, Position()).apply(d, price * E9)
-                self._dirty.add(key)
+            self.for_update(ba, sym).apply(qty, price * E9)
+            self.for_update(sa, sym).apply(-qty, price * E9)
         self.max_trade_id = int(scalar(self.con, "SELECT coalesce(max(trade_id), 0) FROM trades"))
     def _check_duplicates(self, dups: list[Fill]) -> int:
         """A replayed Fill must match the trade stored under its TradeID; count and log those
@@ -490,3 +511,14 @@ class Ledger:
 
     def balance(self, account: str) -> Decimal:
         return Decimal(scalar(self.con, "SELECT coalesce(sum(amount), 0) FROM cash_entries WHERE account = ?", (account,)))
+
+
+def position_table(entries: Sequence[tuple[str, str, Position]]) -> pa.Table:
+    ps = [e[2] for e in entries]
+    return pa.table({
+        "account": pa.array([e[0] for e in entries], pa.string()),
+        "symbol": pa.array([e[1] for e in entries], pa.string()),
+        "qty": pa.array([p.qty for p in ps], pa.int64()),
+        "avg_ticks": decimal_column([p.avg_e9 for p in ps], 9),
+        "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
+    })

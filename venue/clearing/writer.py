@@ -1,15 +1,17 @@
 """The ledger inside the venue process: a sequencer subscriber and the threads that write.
 
-The subscriber runs on the loop thread and only appends the batch (a list the sequencer
-never touches again) to a queue: O(1), never blocking matching. Two threads do the work,
+The subscriber runs on the loop thread and only queues the batch's fills, deposits and
+prices (never blocking matching; the rest of the batch is left to die at once). Two threads do the work,
 a pipeline of two stages so that Python and DuckDB overlap (DuckDB releases the GIL):
 
     loop thread ──batches──► prepare thread ──Prepared──► write thread ──► DuckDB file
                              (Ledger.prepare:             (Ledger.write: one
                               positions, Arrow)            transaction per ingest)
 
-The prepare thread gathers the batches that arrive within COALESCE_S (or MAX_COALESCE
-events) into one ingest: few, large transactions.
+The prepare thread wakes once per COALESCE_S under load and takes every batch waiting (up to
+MAX_COALESCE events) into one ingest: few, large transactions, and no thread woken per batch
+(a woken thread takes the GIL from the sequencer: waking one per batch alone cost matching
+a third of its throughput in bench/ledger.py).
 
 Known cost: the prepare stage is Python and shares the GIL with the sequencer. At
 saturation bench/ledger.py measures matching 40-75% slower with the ledger subscribed (on a
@@ -37,16 +39,15 @@ from concurrent.futures import Future, wait
 from typing import Any, TypeVar
 
 from venue.clearing.ledger import Ledger, Prepared
-from venue.events import Event
+from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_COALESCE = 20_000  # events per ingest at most: bounded transactions, and the two stages overlap
-# An ingest gathers batches for up to this long: each ingest costs a fixed few hundred µs of
-# Python (Arrow tables, statements) holding the GIL the sequencer needs, so the ledger takes
-# fewer, larger bites; it is at most this far behind the journal.
+# Under load the prepare thread wakes this often (it sleeps, so batches handed over meanwhile
+# wake no one); the ledger is this far behind the journal at most, plus one ingest.
 COALESCE_S = 0.05
 
 
@@ -59,6 +60,7 @@ class _Job:
 
 
 _STOP = object()
+_KEPT = frozenset({Fill, CollateralChanged, IndexPriceSet, MarkPriceSet})  # what Ledger.prepare reads
 
 
 class LedgerWriter:
@@ -74,9 +76,13 @@ class LedgerWriter:
         self._write.start()
 
     def __call__(self, events: Sequence[Event]) -> None:
-        """The sequencer subscriber (loop thread): hand the batch over, nothing more (the
-        sequencer passes a fresh list per batch and never changes it)."""
-        self._in.put(events if isinstance(events, list) else list(events))
+        """The sequencer subscriber (loop thread): hand over the events the ledger keeps.
+        Only those: holding every ExecReport and BookDelta until the next ingest kept so many
+        objects alive that Python's garbage collector cost matching a quarter of its
+        throughput (bench/ledger.py); filtering here costs ~40 ns an event."""
+        kept = [ev for ev in events if type(ev) in _KEPT]
+        if kept:
+            self._in.put(kept)
 
     def submit(self, fn: Callable[[Ledger], T]) -> Future[T]:
         """Run fn(ledger) on the write thread after every batch already handed over."""
@@ -109,15 +115,17 @@ class LedgerWriter:
     def _prepare_loop(self) -> None:
         while True:
             item: object = self._in.get()
+            if isinstance(item, list):
+                # sleep rather than wait on the queue: a put then wakes no one, so the loop
+                # thread hands over batches without a GIL handoff each time
+                time.sleep(COALESCE_S)
             events: list[Event] = []
-            deadline = time.monotonic() + COALESCE_S
             while isinstance(item, list):
                 events.extend(item)
                 item = None
-                wait_s = deadline - time.monotonic()
-                if len(events) < MAX_COALESCE and wait_s > 0:
+                if len(events) < MAX_COALESCE:
                     try:
-                        item = self._in.get(timeout=wait_s)
+                        item = self._in.get_nowait()
                     except queue.Empty:
                         pass
             self._hand_on(events)
