@@ -71,6 +71,8 @@ def test_a_venue_killed_mid_stream_loses_no_copy(tmp_path: Path) -> None:
         venue = VenueProcess(config).start()
         for f in firms:  # the same sessions, resuming their sequence numbers
             assert get(f.logon(), 35) == "A", f.logout_text
+        for f in firms:
+            f.quiet(1.0)  # settle the resend and gap fill of what the kill cut off before sending more
         burst(a, b, 10, "Y")
         c2 = member(port, "CLEARER2", tmp_path)
         want = expected_copies(config)
