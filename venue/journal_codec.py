@@ -27,8 +27,11 @@ field added since (with a default) takes its default; a field or member that has
 is an error naming it. So reordering fields or enum members never misreads old records.
 
 Cost (bench/journal.py measures it): encoding is a generated function per type, one
-struct.pack plus the string encodes, about 1-2 µs for a NewOrder; decoding about the
-same plus the dataclass constructor.
+struct.pack plus the string encodes: 0.6 µs for a NewOrder (90 bytes), 0.5 µs for a
+CancelOrder. Decoding fills a slotted dataclass through its slot descriptors rather than
+calling its frozen __init__ (which alone would cost more than the rest): 1.3 µs and 0.8 µs.
+`Codec.frame` builds a whole journal record (seq, ts, command, length and crc32) in the
+same generated function, so the journal's flush makes one call per command.
 """
 
 from __future__ import annotations
