@@ -128,3 +128,38 @@ class MassCancelScope(str, Enum):
 
     INSTRUMENT = "1"
     ALL = "7"
+
+
+# Enum members as module constants: in Python 3.11 `Enum.MEMBER` costs ~50 ns a lookup
+# and a module global ~10 ns, and the hot path makes dozens of them per order.
+BUY = Side.BUY
+OT_LIMIT = OrdType.LIMIT
+OT_MARKET = OrdType.MARKET
+OT_STOP = OrdType.STOP
+OT_STOP_LIMIT = OrdType.STOP_LIMIT
+PH_CLOSED = TradingPhase.CLOSED
+PH_EXPIRED = TradingPhase.EXPIRED
+PH_HALTED = TradingPhase.HALTED
+PH_OPEN = TradingPhase.OPEN
+PH_PRE_OPEN = TradingPhase.PRE_OPEN
+STP_CANCEL_AGGRESSING = StpMode.CANCEL_AGGRESSING
+STP_CANCEL_RESTING = StpMode.CANCEL_RESTING
+S_CANCELED = OrdStatus.CANCELED
+S_EXPIRED = OrdStatus.EXPIRED
+S_FILLED = OrdStatus.FILLED
+S_NEW = OrdStatus.NEW
+S_PARTIALLY_FILLED = OrdStatus.PARTIALLY_FILLED
+S_REJECTED = OrdStatus.REJECTED
+TIF_DAY = TimeInForce.DAY
+TIF_FOK = TimeInForce.FOK
+TIF_GTC = TimeInForce.GTC
+TIF_GTD = TimeInForce.GTD
+TIF_IOC = TimeInForce.IOC
+X_CANCELED = ExecType.CANCELED
+X_EXPIRED = ExecType.EXPIRED
+X_NEW = ExecType.NEW
+X_ORDER_STATUS = ExecType.ORDER_STATUS
+X_REJECTED = ExecType.REJECTED
+X_REPLACED = ExecType.REPLACED
+X_TRIGGERED = ExecType.TRIGGERED
+SELL = Side.SELL
