@@ -13,18 +13,10 @@ MAX_COALESCE events) into one ingest: few, large transactions, and no thread wok
 (a woken thread takes the GIL from the sequencer: waking one per batch alone cost matching
 a third of its throughput in bench/ledger.py).
 
-Known cost: the prepare stage is Python and shares the GIL with the sequencer. At
-saturation bench/ledger.py measures matching 40-75% slower with the ledger subscribed (on a
-loaded 2-core machine); at FIX order rates the share is small. The remedy is the drop-copy
-design: a process of its own following the journal through a replica core (service.py's
-replay_batches already does the replay); not done yet.
-
-Jobs (the settlement run, reconciliation, a flush barrier) travel down the same queues, so
-a job sees every event published before it was submitted, and run on the write thread,
-with the prepare thread waiting (a job may read and change positions), the one owner of
-the DuckDB connection (DuckDB admits one writing process; the venue is it).
-If a write fails the ledger stops taking events (logged as critical): the journal still
-holds them, and a restart replays them into the ledger, which skips what it already has.
+Known cost: the prepare stage is Python and shares the GIL with the sequencer; at saturation
+bench/ledger.py measures matching 6-28% slower with the ledger subscribed (a loaded 2-core
+machine). A process of its own following the journal, as drop copy does, would remove even
+that (service.py's replay_batches already replays the journal through a replica core).
 """
 
 from __future__ import annotations
