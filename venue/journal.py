@@ -314,7 +314,18 @@ class Journal:
 
     def flush(self) -> None:
         """Write every queued record with one write and (by policy) one fdatasync."""
+        self.write(self.take())
+
+    def take(self) -> list[tuple[int, int, Command]]:
+        """Hand over what append() queued, to be written by write(). The sequencer takes on
+        its loop thread (where it appends) and writes on its journal thread, so the next
+        batch can be appended while this one is written."""
         batch, self._pending = self._pending, []
+        return batch
+
+    def write(self, batch: list[tuple[int, int, Command]]) -> None:
+        """Write taken records with one write and (by policy) one fdatasync. One thread at
+        a time, batches in the order they were taken."""
         if not batch:
             return
         if self._fd is None:

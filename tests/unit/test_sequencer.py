@@ -46,13 +46,19 @@ class RecordingCore:
 @dataclass
 class JournalStub:
     appended: list[tuple[int, int, Command]] = field(default_factory=list)
-    durable: int = 0  # how many appended records the last flush made durable
+    durable: int = 0  # the last seq a write made durable
+    taken: int = 0
 
     def append(self, seq: int, ts: int, cmd: Command) -> None:
         self.appended.append((seq, ts, cmd))
 
-    def flush(self) -> None:
-        self.durable = len(self.appended)
+    def take(self) -> list[tuple[int, int, Command]]:
+        batch, self.taken = self.appended[self.taken:], len(self.appended)
+        return batch
+
+    def write(self, batch: list[tuple[int, int, Command]]) -> None:
+        if batch:
+            self.durable = batch[-1][0]
 
 
 class Clock:
@@ -260,3 +266,60 @@ async def test_a_stopped_sequencer_refuses_new_commands_instead_of_hanging(start
         await asyncio.wait_for(h.sequencer.call(order("late", BUY, 1, 90)), WAIT)
     with pytest.raises(RuntimeError, match="not running"):
         h.sequencer.submit(order("late2", BUY, 1, 90))
+
+
+class GatedJournal(JournalStub):
+    """A journal whose writes wait for the test to open the gate (or fail, when told)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+        self.fail = fail
+
+    def write(self, batch: list[tuple[int, int, Command]]) -> None:
+        self.writing.set()
+        if not self.gate.wait(WAIT):
+            raise TimeoutError("gate never opened")
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        super().write(batch)
+
+
+async def test_the_next_batch_runs_while_one_is_written_but_nothing_is_published_before_its_write() -> None:
+    """Pipelining: while batch 1's write is held, batch 2 goes through the core; no
+    subscriber or caller hears of either until the writes complete, and then in order."""
+    core, journal, seen = RecordingCore(new_engine()), GatedJournal(), []
+    seqr = Sequencer(core, journal=journal, subscribers=[lambda evs: seen.append([e.seq for e in evs])], max_batch=1)
+    task = asyncio.create_task(seqr.run())
+    first = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
+    await asyncio.wait_for(asyncio.to_thread(journal.writing.wait, WAIT), WAIT)
+    second = asyncio.ensure_future(seqr.call(order("o2", BUY, 1, 91)))
+    async def applied_twice() -> None:
+        while len(core.applied) < 2:
+            await asyncio.sleep(0.001)
+    await asyncio.wait_for(applied_twice(), WAIT)
+    assert (seen, first.done(), second.done()) == ([], False, False)
+    journal.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+    seqr.stop()
+    await asyncio.wait_for(task, WAIT)
+    assert [s for batch in seen for s in batch] == sorted(s for batch in seen for s in batch)
+    assert {s for batch in seen for s in batch} == {1, 2} and journal.durable == 2
+
+
+async def test_a_failed_journal_write_stops_the_sequencer_and_publishes_nothing_of_it() -> None:
+    """A write that fails (disk full) means the batch is not durable: no subscriber and no
+    caller hears of it, later commands are refused, and run() raises the error."""
+    core, journal, seen = RecordingCore(new_engine()), GatedJournal(fail=True), []
+    seqr = Sequencer(core, journal=journal, subscribers=[seen.append])
+    task = asyncio.create_task(seqr.run())
+    call = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
+    journal.gate.set()
+    with pytest.raises(OSError, match="No space"):
+        await asyncio.wait_for(call, WAIT)
+    with pytest.raises(OSError, match="No space"):
+        await asyncio.wait_for(task, WAIT)
+    assert seen == []
+    with pytest.raises(RuntimeError, match="not running|stopped"):
+        seqr.submit(order("o2", BUY, 1, 91))
