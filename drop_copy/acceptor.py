@@ -33,7 +33,7 @@ from drop_copy.entitlement import Entitlements, Member
 from drop_copy.messages import business_reject
 from drop_copy.requests import TradeRequestError, TradeRequestHandler, parse_trade_request
 from drop_copy.store import Watermark, last_copy
-from venue.fix.auth import verify_password
+from venue.fix.auth import check_credentials, logon_gate
 from venue.fix.settings import BEGIN_STRING, DATA_DICTIONARY, acceptor_settings, to_quickfix
 
 log = logging.getLogger(__name__)
@@ -144,16 +144,7 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        try:
-            if message.getHeader().getField(35) != "A":
-                return
-            refusal = self._authenticate(message, sid)
-        except Exception:
-            log.exception("drop-copy logon check for %s failed", sid)
-            refusal = "logon refused: venue error"
-        if refusal is not None:
-            log.warning("drop-copy logon refused for %s: %s", sid.getTargetCompID().getValue(), refusal)
-            raise fix.RejectLogon(refusal)
+        logon_gate(message, sid, self._authenticate, "drop-copy")
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:
@@ -178,16 +169,7 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
             return "unknown SenderCompID"
         if member.sender_comp_id in self.logged_on:
             return f"{member.sender_comp_id} is already logged on"
-        username = message.getField(553) if message.isSetField(553) else ""
-        password = message.getField(554) if message.isSetField(554) else ""
-        if member.username and username != member.username:
-            return "invalid username or password"
-        if member.password_hash:
-            if not password:
-                return "password required (554)"
-            if not verify_password(password, member.password_hash):
-                return "invalid username or password"
-        return None
+        return check_credentials(message, member.username, member.password_hash)
 
     def _serve_request(self, member: Member, raw: str) -> None:
         """Worker thread: answer a TradeCaptureReportRequest with an ack and the reports."""

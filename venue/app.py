@@ -68,11 +68,12 @@ class Venue:
         self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
         if self.sequencer.next_seq == 1:  # a venue's first start: deposit the config's opening collateral
             for account, amount in self.cfg.risk.collateral.items():
-                await self.sequencer.call(AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)"))
+                deposit = AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)")
+                await asyncio.wait_for(self.sequencer.call(deposit), STEP_TIMEOUT_S)
         self.admin = AdminServer(self, self.cfg.var_path())
-        await self.admin.start()
-        await self._start_drop_copy()
-        await self._start_order_entry()
+        await asyncio.wait_for(self.admin.start(), STEP_TIMEOUT_S)
+        await asyncio.wait_for(self._start_drop_copy(), STEP_TIMEOUT_S)
+        await asyncio.wait_for(self._start_order_entry(), STEP_TIMEOUT_S)
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
 
     async def _start_clearing(self) -> None:
@@ -101,7 +102,8 @@ class Venue:
 
     async def _start_drop_copy(self) -> None:
         """The drop-copy process (drop_copy/process.py), after recovery and before order
-        entry; it follows the journal as far as each published batch (stops first)."""
+        entry; it follows the journal as far as each published batch (stops right after order
+        entry)."""
         assert self.reference is not None
         if not self.reference.clearing_members:
             return
@@ -110,11 +112,11 @@ class Venue:
         self.sequencer.subscribers.append(self.drop_copy.on_events)
 
     async def stop(self) -> None:
-        if self.drop_copy is not None:
+        if self.gateway is not None:  # no new client input first
+            await asyncio.wait_for(self.gateway.stop(), STEP_TIMEOUT_S)
+        if self.drop_copy is not None:  # it resumes from the journal at the next start
             self.sequencer.subscribers.remove(self.drop_copy.on_events)
             await asyncio.wait_for(self.drop_copy.stop(), STEP_TIMEOUT_S)
-        if self.gateway is not None:
-            await asyncio.wait_for(self.gateway.stop(), STEP_TIMEOUT_S)
         if self.admin is not None:
             await asyncio.wait_for(self.admin.close(), STEP_TIMEOUT_S)
         self.sequencer.stop()
@@ -136,7 +138,7 @@ def new_core(cfg: VenueConfig, ref: ReferenceData) -> VenueCore:
 async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
     """Run the venue until `stop` is set or the sequencer fails; return an exit code."""
     venue = Venue.build(cfg)
-    await asyncio.wait_for(venue.start(), STEP_TIMEOUT_S)
+    await venue.start()  # each step inside is bounded by its own timeout
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *venue.tasks], return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()

@@ -74,11 +74,23 @@ class VenueThread:
         self.clients.append(c)
         return c
 
-    def logged_on(self, who: str) -> FixClient:
-        c = self.client(who)
-        answer = c.logon()
-        assert answer.get(35) == b"A", f"{who} logon refused: {c.logout_text}"
-        return c
+    def logged_on(self, who: str, within: float = 15.0) -> FixClient:
+        """A logged-on client. Like a FIX engine's reconnect interval, it tries again when
+        the venue drops the connection without a word: quickfix does that to a connection
+        that arrives while the session's previous one is still being torn down."""
+        deadline = time.monotonic() + within
+        while True:
+            c = self.client(who)
+            try:
+                answer = c.logon(timeout=max(0.1, deadline - time.monotonic()))
+            except ConnectionError:
+                c.close()
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)
+                continue
+            assert answer.get(35) == b"A", f"{who} logon refused: {c.logout_text}"
+            return c
 
     def _main(self) -> None:
         async def main() -> None:

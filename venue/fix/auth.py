@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+from collections.abc import Callable
+
+import quickfix as fix
+
+log = logging.getLogger(__name__)
 
 _SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1
@@ -38,3 +44,35 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, OverflowError, MemoryError):
         return False
     return hmac.compare_digest(digest, expected)
+
+
+def check_credentials(logon: fix.Message, username: str, password_hash: str) -> str | None:
+    """None when a Logon's Username (553) and Password (554) match the stored credential
+    (an empty username or hash is not asked for), else the reason for the Logout. The
+    reason never says which of the two was wrong."""
+    given_user = logon.getField(553) if logon.isSetField(553) else ""
+    given_password = logon.getField(554) if logon.isSetField(554) else ""
+    if username and given_user != username:
+        return "invalid username or password"
+    if password_hash:
+        if not given_password:
+            return "password required (554)"
+        if not verify_password(given_password, password_hash):
+            return "invalid username or password"
+    return None
+
+
+def logon_gate(message: fix.Message, sid: fix.SessionID, authenticate: Callable[[fix.Message, fix.SessionID], str | None], what: str) -> None:
+    """fromAdmin's check of every Logon (141=Y included, since quickfix has already reset
+    the store by then): raise RejectLogon with the reason, so the peer gets a Logout and
+    the acceptor stays up; any other failure of the check refuses too, never escapes."""
+    try:
+        if message.getHeader().getField(35) != "A":
+            return
+        refusal = authenticate(message, sid)
+    except Exception:
+        log.exception("%s logon check for %s failed", what, sid)
+        refusal = "logon refused: venue error"
+    if refusal is not None:
+        log.warning("%s logon refused for %s: %s", what, sid.getTargetCompID().getValue(), refusal)
+        raise fix.RejectLogon(refusal)

@@ -44,7 +44,7 @@ import quickfix as fix
 
 from venue.commands import CancelSessionOrders, Command
 from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
-from venue.fix.auth import verify_password
+from venue.fix.auth import check_credentials, logon_gate
 from venue.fix.codec import (
     NOTE_REASONS,
     EdgeNote,
@@ -173,16 +173,7 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        try:
-            if message.getHeader().getField(35) != "A":
-                return
-            refusal = self._authenticate(message, sid)
-        except Exception:
-            log.exception("logon check for %s failed", sid)
-            refusal = "logon refused: venue error"
-        if refusal is not None:
-            log.warning("logon refused for %s: %s", sid.getTargetCompID().getValue(), refusal)
-            raise fix.RejectLogon(refusal)
+        logon_gate(message, sid, self._authenticate, "order-entry")
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:
@@ -207,16 +198,7 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         rec = st.record
         if st.logged_on:
             return f"{rec.sender_comp_id} is already logged on"
-        username = message.getField(553) if message.isSetField(553) else ""
-        password = message.getField(554) if message.isSetField(554) else ""
-        if rec.username and username != rec.username:
-            return "invalid username or password"
-        if rec.password_hash:
-            if not password:
-                return "password required (554)"
-            if not verify_password(password, rec.password_hash):
-                return "invalid username or password"
-        return None
+        return check_credentials(message, rec.username, rec.password_hash)
 
     def _from_app(self, raw: str, name: str) -> None:
         f = field_map(raw)
