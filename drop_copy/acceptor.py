@@ -33,7 +33,7 @@ from drop_copy.entitlement import Entitlements, Member
 from drop_copy.messages import business_reject
 from drop_copy.requests import TradeRequestError, TradeRequestHandler, parse_trade_request
 from drop_copy.store import Watermark, last_copy
-from venue.fix.auth import check_credentials, logon_gate
+from venue.fix.auth import check_credentials, logon_gate, refuse_logon
 from venue.fix.settings import BEGIN_STRING, DATA_DICTIONARY, acceptor_settings, to_quickfix
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        logon_gate(message, sid, self._authenticate, "drop-copy")
+        refusal = logon_gate(message, sid, self._authenticate, "drop-copy")
+        if refusal is not None:
+            del self, message, sid  # see refuse_logon: the leaked traceback must pin nothing
+            refuse_logon(refusal)
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:

@@ -10,7 +10,7 @@ nothing but a pipe write per batch.
 How it follows the venue. The venue writes, after each published batch, the batch's last
 sequence number to this process's stdin. The follower reads the journal up to that
 number (drop_copy/tail.py: only the new bytes), runs the records through a replica core
-built exactly as the venue builds its own (venue/app.py `new_core`), and hands the
+built exactly as the venue builds its own (venue/core.py `new_core`), and hands the
 events to the feed, which routes them to members (drop_copy/feed.py). The replica is
 brought to `--published` first, silently, from the venue's newest snapshot and the
 journal after it: members catch up to there from the journal on their own (resuming
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    from venue.app import new_core  # the venue's own core builder: the replica must match it exactly
+    from venue.core import new_core  # the venue's own core builder: the replica must match it exactly
 
     try:
         cfg = load_config(args.config)

@@ -25,7 +25,7 @@ from venue.clearing import operator as clearing_operator  # noqa: F401  (registe
 from venue.clearing.service import Clearing, account_map, open_ledger
 from venue.commands import AdjustCollateral
 from venue.config import VenueConfig
-from venue.core import VenueCore
+from venue.core import VenueCore, new_core
 from venue.fix.gateway import OrderEntryGateway
 from venue.matching import MatchingEngine
 from venue.recovery import Durable
@@ -128,11 +128,6 @@ class Venue:
         if self.gateway is not None:
             self.gateway.close()
         log.info("venue %s stopped", self.cfg.venue.name)
-
-
-def new_core(cfg: VenueConfig, ref: ReferenceData) -> VenueCore:
-    """A fresh core as the venue builds it: recovery replays into one, drop copy into others."""
-    return VenueCore(ref.instruments, ref.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
 
 
 async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from venue.commands import (
     AdjustCollateral,
@@ -51,6 +51,10 @@ from venue.operator import KillScope, KillSwitch, KillSwitchSet, LimitSet, Query
 from venue.rejects import RejectReason
 from venue.risk import RiskEngine, money
 from venue.types import ExecType, OrdStatus, OrdType, StpScope, TradingPhase
+
+if TYPE_CHECKING:
+    from venue.config import VenueConfig
+    from venue.refdata import ReferenceData
 
 _TOKEN = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
 _CLIENT = object()  # route of the client messages
@@ -259,3 +263,9 @@ class VenueCore:
 
 def _refused(seq: int, ts: int, cmd: object, reason: RejectReason, text: str) -> list[Any]:
     return [CommandRejected(seq, ts, repr(cmd), reason, text)]
+
+
+def new_core(cfg: VenueConfig, ref: ReferenceData) -> VenueCore:
+    """A fresh core as the venue builds it: recovery replays into one, and the drop-copy
+    replica and the ledger's catch-up into others, which must build it exactly alike."""
+    return VenueCore(ref.instruments, ref.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)

@@ -62,17 +62,26 @@ def check_credentials(logon: fix.Message, username: str, password_hash: str) -> 
     return None
 
 
-def logon_gate(message: fix.Message, sid: fix.SessionID, authenticate: Callable[[fix.Message, fix.SessionID], str | None], what: str) -> None:
+def logon_gate(message: fix.Message, sid: fix.SessionID, authenticate: Callable[[fix.Message, fix.SessionID], str | None], what: str) -> str | None:
     """fromAdmin's check of every Logon (141=Y included, since quickfix has already reset
-    the store by then): raise RejectLogon with the reason, so the peer gets a Logout and
-    the acceptor stays up; any other failure of the check refuses too, never escapes."""
+    the store by then): the reason to refuse it, or None. The caller raises RejectLogon
+    with it (see `refuse_logon`), so the peer gets a Logout and the acceptor stays up; any
+    failure of the check itself refuses too, and never escapes."""
     try:
         if message.getHeader().getField(35) != "A":
-            return
+            return None
         refusal = authenticate(message, sid)
     except Exception:
         log.exception("%s logon check for %s failed", what, sid)
         refusal = "logon refused: venue error"
     if refusal is not None:
         log.warning("%s logon refused for %s: %s", what, sid.getTargetCompID().getValue(), refusal)
-        raise fix.RejectLogon(refusal)
+    return refusal
+
+
+def refuse_logon(refusal: str) -> None:
+    """Raise RejectLogon from a frame that holds nothing else. quickfix 1.16's binding never
+    frees the exception it catches from fromAdmin, so whatever the raising frames
+    reference (an acceptor, and through it the sequencer and the ledger) would stay alive
+    until the process exits: callers drop their locals before calling this."""
+    raise fix.RejectLogon(refusal)

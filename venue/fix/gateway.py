@@ -44,7 +44,7 @@ import quickfix as fix
 
 from venue.commands import CancelSessionOrders, Command
 from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
-from venue.fix.auth import check_credentials, logon_gate
+from venue.fix.auth import check_credentials, logon_gate, refuse_logon
 from venue.fix.codec import (
     NOTE_REASONS,
     EdgeNote,
@@ -173,7 +173,10 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         pass
 
     def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        logon_gate(message, sid, self._authenticate, "order-entry")
+        refusal = logon_gate(message, sid, self._authenticate, "order-entry")
+        if refusal is not None:
+            del self, message, sid  # see refuse_logon: the leaked traceback must pin nothing
+            refuse_logon(refusal)
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:
