@@ -16,6 +16,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable
+from typing import NoReturn
 
 import quickfix as fix
 
@@ -79,7 +80,7 @@ def logon_gate(message: fix.Message, sid: fix.SessionID, authenticate: Callable[
     return refusal
 
 
-def refuse_logon(refusal: str) -> None:
+def refuse_logon(refusal: str) -> NoReturn:
     """Raise RejectLogon from a frame that holds nothing else. quickfix 1.16's binding never
     frees the exception it catches from fromAdmin, so whatever the raising frames
     reference (an acceptor, and through it the sequencer and the ledger) would stay alive

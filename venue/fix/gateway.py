@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import quickfix as fix
 
@@ -181,15 +182,17 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:
             raw = message.toString()
-            self._from_app(raw, sid.getTargetCompID().getValue())
-        except fix.UnsupportedMessageType:
-            raise
+            taken = self._from_app(raw, sid.getTargetCompID().getValue())
         except Exception:
             log.exception("message from %s could not be handled", sid)
             try:
                 self._business_reject(sid.getTargetCompID().getValue(), message, "0", "the venue could not process this message")
             except Exception:
                 log.exception("could not answer %s", sid)
+            return
+        if not taken:  # quickfix answers with BusinessMessageReject 35=j, reason 3
+            del self, message, sid  # see refuse_logon: the leaked exception must pin nothing
+            _unsupported_message_type()
 
     # ------------------------------------------------------------------ inbound
 
@@ -203,7 +206,9 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
             return f"{rec.sender_comp_id} is already logged on"
         return check_credentials(message, rec.username, rec.password_hash)
 
-    def _from_app(self, raw: str, name: str) -> None:
+    def _from_app(self, raw: str, name: str) -> bool:
+        """Decode and hand over one application message; False for a type the venue does
+        not take."""
         f = field_map(raw)
         msg_type = f[35]
         st = self.sessions[name]
@@ -224,7 +229,8 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
         elif msg_type == "x":
             self.send(name, security_list(f, self.instruments, f"SL{next(self._response_ids)}"))
         else:
-            raise fix.UnsupportedMessageType()
+            return False
+        return True
 
     def _submit(self, cmd: Command, note: EdgeNote | None = None) -> None:
         """Hand a command to the loop (from any thread). Under load one wake-up of the loop
@@ -308,3 +314,8 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
                     send(ev.session, r.mass_cancel_report(ev))
             except Exception:  # one event that cannot be rendered must not cost the batch's others
                 log.exception("could not render %r", ev)
+
+
+def _unsupported_message_type() -> NoReturn:
+    """Raised from a frame that holds nothing (see venue/fix/auth.py refuse_logon)."""
+    raise fix.UnsupportedMessageType()
