@@ -12,6 +12,7 @@ A second SIGINT/SIGTERM during shutdown forces an immediate exit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -134,11 +135,23 @@ async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
     """Run the venue until `stop` is set or the sequencer fails; return an exit code."""
     venue = Venue.build(cfg)
     await venue.start()  # each step inside is bounded by its own timeout
+    tune_gc()
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *venue.tasks], return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
     await venue.stop()
     return 1 if venue.sequencer.failed is not None else 0
+
+
+def tune_gc() -> None:
+    """Keep the cyclic GC's pauses off the ack path. CPython's full collection walks every
+    tracked object, and a venue holds hundreds of thousands (orders, views, reports): a
+    pass over a book of 50,000 resting orders stalled acks for ~100 ms. The objects alive
+    after startup (reference data, the recovered book, modules) are frozen out of
+    collection, and collections run less often over what is created while trading."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
 
 
 def run(cfg: VenueConfig) -> int:
