@@ -207,15 +207,15 @@ class Sequencer:
             # 2. core: risk, then matching
             try:
                 out = core.apply(seq, ts, cmd)
-            except Exception as exc:  # a broken invariant: stop rather than trade on bad state
-                log.critical("core failed on seq %d %r; stopping the venue", seq, cmd, exc_info=True)
+                if journal is not None:
+                    journal.append(seq, ts, cmd)
+            except Exception as exc:  # a broken invariant (or an unjournalable command): stop rather than go on
+                log.critical("core or journal failed on seq %d %r; stopping the venue", seq, cmd, exc_info=True)
                 self.failed = exc
                 if fut is not None and not fut.done():
                     fut.set_exception(exc)
                 seq -= 1
                 break
-            if journal is not None:
-                journal.append(seq, ts, cmd)
             events.extend(out)
             if fut is not None:
                 waiters.append((fut, out))
