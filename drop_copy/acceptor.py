@@ -33,7 +33,7 @@ from drop_copy.entitlement import Entitlements, Member
 from drop_copy.messages import business_reject
 from drop_copy.requests import TradeRequestError, TradeRequestHandler, parse_trade_request
 from drop_copy.store import Watermark, last_copy
-from venue.fix.auth import check_credentials, logon_gate, refuse_logon
+from venue.fix.auth import AuthenticatedAcceptor, check_credentials
 from venue.fix.settings import BEGIN_STRING, DATA_DICTIONARY, acceptor_settings, to_quickfix
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 BIND_WAIT_S = 10.0
 
 
-class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
+class DropCopyAcceptor(AuthenticatedAcceptor):
     """The acceptor and the sink the feed sends through (`send`, thread-safe)."""
+
+    kind = "drop-copy"
 
     def __init__(self, *, entitlements: Entitlements, comp_id: str, host: str, port: int, state_dir: Path,
                  on_trade_request: TradeRequestHandler) -> None:
@@ -136,18 +138,6 @@ class DropCopyAcceptor(fix.Application):  # type: ignore[misc]
         if name in self.logged_on:
             self.logged_on.discard(name)
             log.info("clearing member session %s logged out", name)
-
-    def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, sid: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        refusal = logon_gate(message, sid, self._authenticate, "drop-copy")
-        if refusal is not None:
-            del self, message, sid  # see refuse_logon: the leaked traceback must pin nothing
-            refuse_logon(refusal)
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:

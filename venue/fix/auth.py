@@ -86,3 +86,26 @@ def refuse_logon(refusal: str) -> NoReturn:
     reference (an acceptor, and through it the sequencer and the ledger) would stay alive
     until the process exits: callers drop their locals before calling this."""
     raise fix.RejectLogon(refusal)
+
+
+class AuthenticatedAcceptor(fix.Application):  # type: ignore[misc]
+    """What every venue acceptor's quickfix Application shares: each Logon passes
+    `_authenticate` (a subclass's) or is refused with a Logout naming the reason, and
+    nothing is added to outgoing messages. `kind` names the acceptor in the log."""
+
+    kind = "acceptor"
+
+    def _authenticate(self, message: fix.Message, sid: fix.SessionID) -> str | None:
+        raise NotImplementedError
+
+    def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
+        pass
+
+    def toApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
+        refusal = logon_gate(message, sid, self._authenticate, self.kind)
+        if refusal is not None:
+            del self, message, sid  # see refuse_logon: the leaked traceback must pin nothing
+            refuse_logon(refusal)

@@ -45,7 +45,7 @@ import quickfix as fix
 
 from venue.commands import CancelSessionOrders, Command
 from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
-from venue.fix.auth import check_credentials, logon_gate, refuse_logon
+from venue.fix.auth import AuthenticatedAcceptor, check_credentials
 from venue.fix.codec import (
     NOTE_REASONS,
     EdgeNote,
@@ -78,7 +78,12 @@ class _Session:
     lane: int = 0  # the SendLanes lane its messages go out on, in order
 
 
-class OrderEntryGateway(fix.Application):  # type: ignore[misc]
+class OrderEntryGateway(AuthenticatedAcceptor):
+    """The order-entry acceptor: FIX in, commands to the sequencer; events out, to the
+    owning session (see the module docstring)."""
+
+    kind = "order-entry"
+
     def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path,
                  send_lanes: int = 4) -> None:
         super().__init__()
@@ -166,18 +171,6 @@ class OrderEntryGateway(fix.Application):  # type: ignore[misc]
                 self._submit(CancelSessionOrders(session=name, tifs=st.firm.cancel_on_disconnect_tifs))
         except Exception:
             log.exception("logout of %s", sid)
-
-    def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, sid: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
-        refusal = logon_gate(message, sid, self._authenticate, "order-entry")
-        if refusal is not None:
-            del self, message, sid  # see refuse_logon: the leaked traceback must pin nothing
-            refuse_logon(refusal)
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         try:
