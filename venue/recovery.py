@@ -31,7 +31,7 @@ from venue.config import VenueConfig
 from venue.events import Event
 from venue.journal import Journal, JournalConfig, JournalReader, Record
 from venue.sequencer import Core, Sequencer
-from venue.snapshot import Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, uncovered, write
+from venue.snapshot import Captured, Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, uncovered, write
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,19 @@ class Snapshotter:
         self.last_seq = sequencer.next_seq - 1 if last_seq is None else last_seq  # of the newest snapshot
         self.written: list[Path] = []
         self._writing: asyncio.Future[Path] | None = None
+        self._waiting: Captured | None = None  # captured ahead of the journal: written once it is durable
         self._broken = False
 
     def __call__(self, events: Sequence[Event]) -> None:
+        """After a published batch. The core may already have run the next batch, whose
+        journal write is still under way (the sequencer pipelines one batch ahead): a
+        snapshot is captured at the core's seq but written only once the journal is durable
+        that far, or a crash could recover orders no client was ever told of."""
+        if self._waiting is not None:
+            if self.sequencer.durable_seq >= self._waiting.seq:
+                self._write(self._waiting)
+                self._waiting = None
+            return
         seq = self.sequencer.next_seq - 1
         if self._broken or not self.config.every or seq - self.last_seq < self.config.every:
             return
@@ -138,6 +148,12 @@ class Snapshotter:
             self._broken = True
             return
         self.last_seq = seq
+        if self.sequencer.durable_seq >= seq:
+            self._write(snap)
+        else:
+            self._waiting = snap
+
+    def _write(self, snap: Captured) -> None:
         self._writing = asyncio.get_running_loop().run_in_executor(None, write, self.dir, snap, self.config.keep)
         self._writing.add_done_callback(self._written)
 
@@ -156,6 +172,9 @@ class Snapshotter:
         stopped sequencer's state so the next start replays nothing."""
         if self._writing is not None:
             await asyncio.wait([self._writing])
+        if self._waiting is not None:  # never written: the final snapshot below takes its place
+            self.last_seq = min(self.last_seq, self._waiting.seq - 1)
+            self._waiting = None
         seq = self.sequencer.next_seq - 1
         if final and not self._broken and seq > self.last_seq:
             try:

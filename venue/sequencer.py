@@ -98,6 +98,7 @@ class Sequencer:
         self.last_ts = last_ts
         self.max_batch = max_batch
         self.failed: BaseException | None = None
+        self.durable_seq = next_seq - 1  # the last seq the journal has made durable (and published)
         self._pending: deque[tuple[Command, asyncio.Future[list[Event]] | None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -248,6 +249,7 @@ class Sequencer:
                     inflight.popleft()
                     continue
             inflight.popleft()
+            self.durable_seq = batch.seq
             if batch.events:
                 for sub in self.subscribers:
                     try:

@@ -136,3 +136,48 @@ async def test_snapshot_failing_half_way_through_restore_leaves_a_pristine_core(
     assert "this core has []" in caplog.text
     assert rec.snapshot is None and rec.replayed == 900
     assert state_of(rec.core) == state_of(live.core)
+
+
+class HeldJournal:
+    """A journal stub whose write of any batch reaching `hold_from` waits for `gate`."""
+
+    def __init__(self, hold_from: int) -> None:
+        import threading
+
+        self.hold_from, self.gate, self.held = hold_from, threading.Event(), threading.Event()
+        self.pending: list[int] = []
+
+    def append(self, seq: int, ts: int, cmd: object) -> None:
+        self.pending.append(seq)
+
+    def take(self) -> list[int]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    def write(self, taken: list[int]) -> None:
+        if taken and taken[-1] >= self.hold_from:
+            self.held.set()
+            assert self.gate.wait(10), "gate never opened"
+
+
+async def test_a_snapshot_ahead_of_the_journal_waits_for_it(tmp_path: Path) -> None:
+    """The sequencer runs batch 2 through the core while batch 1 is published; a snapshot
+    taken then holds batch 2's state, so it must not reach disk before batch 2's journal
+    write completes: a crash in between would recover an order no client was told of."""
+    from matching_support import BUY, order
+
+    journal = HeldJournal(hold_from=2)
+    seqr = Sequencer(new_engine(), journal=journal, max_batch=1)  # type: ignore[arg-type]
+    snaps = Snapshotter(seqr, tmp_path, SnapshotConfig(every=1), last_seq=0)
+    seqr.subscribers.append(snaps)
+    task = asyncio.create_task(seqr.run())
+    seqr.submit(order("o1", BUY, 1, 90))
+    seqr.submit(order("o2", BUY, 1, 91))
+    await asyncio.wait_for(asyncio.to_thread(journal.held.wait, 10), 15)
+    await asyncio.sleep(0.2)  # batch 1 published, its snapshot captured at seq 2
+    assert seqr.durable_seq == 1 and list(snapshot_paths(tmp_path)) == []
+    journal.gate.set()
+    seqr.stop()
+    await asyncio.wait_for(task, 10)
+    await asyncio.wait_for(snaps.close(final=False), 10)
+    assert [seq for seq, _ in snapshot_paths(tmp_path)] == [2]
