@@ -162,6 +162,15 @@ class Book:
                 if price == self.best_ask:
                     self.best_ask = self.ask_prices[0] if self.ask_prices else None
 
+    def replenish(self, order: Order) -> None:
+        """Rule 2: an iceberg whose shown slice is used up shows its next slice from the
+        tail of its level."""
+        shown = order.display
+        assert shown is not None and order.visible == 0 < order.leaves  # only an iceberg shows less than it leaves
+        self.remove(order)
+        order.visible = shown if shown < order.leaves else order.leaves
+        self.add(order)
+
     def levels(self, side: Side) -> list[Level]:
         """Levels best first."""
         if side is Side.BUY:

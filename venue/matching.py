@@ -345,11 +345,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
                     del self.orders[maker.order_id]
                 else:
                     maker.status = S_PARTIALLY_FILLED
-                    book.remove(maker)
-                    shown = maker.display
-                    assert shown is not None  # only an iceberg shows less than it leaves
-                    maker.visible = shown if shown < maker.leaves else maker.leaves
-                    book.add(maker)
+                    book.replenish(maker)
             else:
                 maker.status = S_PARTIALLY_FILLED
             tid = self.next_trade_id

@@ -138,11 +138,7 @@ class PhaseControl:
             else:
                 o.status = S_PARTIALLY_FILLED
                 if o.visible == 0:
-                    shown = o.display
-                    assert shown is not None  # only an iceberg shows less than it leaves
-                    book.remove(o)
-                    o.visible = shown if shown < o.leaves else o.leaves
-                    book.add(o)
+                    book.replenish(o)
             key = (o.view.entry.account, book.symbol)
             self.positions[key] = self.positions.get(key, 0) + o.side.sign * qty
         tid = self.next_trade_id
