@@ -118,13 +118,10 @@ class OrderRequests:
         eid = self.next_exec_id
         self.next_exec_id = eid + 1
         status = S_PARTIALLY_FILLED if order.cum else S_NEW
-        if parked:  # re-park on the new terms
+        if parked:  # re-park on the new terms (the shown slice is set when it triggers and rests)
             order.price, order.leaves = cmd.price, leaves
-            order.visible = leaves if order.display is None else min(order.display, leaves)
             events.append(ExecReport(seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, ""))
             self._park_stop(book, order)
-            if order.view.entry.reduce_only:
-                self.reduce_only.setdefault((old.entry.account, old.entry.symbol), {})[order.order_id] = order
             return events
         if keeps_place:
             level = order.level
@@ -137,8 +134,7 @@ class OrderRequests:
             if self.reduce_only:
                 self._trim_reduce_only(seq, ts, events)
             return events
-        order.price, order.leaves = cmd.price, leaves
-        order.visible = leaves if order.display is None else min(order.display, leaves)
+        order.price, order.leaves = cmd.price, leaves  # _execute sets the shown slice if it rests
         events.append(ExecReport(seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, ""))
         self._execute(seq, ts, book, order, events)
         self._after_trades(seq, ts, book, events)
