@@ -329,16 +329,16 @@ class Journal:
         """Write every queued record with one write and (by policy) one fdatasync."""
         self.write(self.take())
 
-    def take(self) -> tuple[int, int, bytes]:
+    def take(self) -> tuple[int, int, bytearray]:
         """Hand over what append() framed, as (first seq, count, bytes), to be written by
         write(). The sequencer takes on its loop thread (where it appends) and writes on its
         journal thread, so the next batch is appended while this one is written."""
-        taken = (self._pending_first, self._pending_count, bytes(self._pending))
+        taken = (self._pending_first, self._pending_count, self._pending)  # handed over, not copied
         self._pending = bytearray()
         self._pending_count = 0
         return taken
 
-    def write(self, taken: tuple[int, int, bytes]) -> None:
+    def write(self, taken: tuple[int, int, bytearray]) -> None:
         """Write taken records with one write and (by policy) one fdatasync. One thread at
         a time, batches in the order they were taken."""
         first, count, data = taken
