@@ -8,6 +8,7 @@ request changes nothing and tells the operator why.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from venue.commands import AdjustCollateral, SetIndexPrice, SetMarkPrice, SetPha
 from venue.events import CollateralChanged, CommandRejected, Fill, IndexPriceSet, MarkPriceSet
 from venue.limits import LIMIT_TYPES
 from venue.operator import KillScope, KillSwitch, KillSwitchSet, LimitSet, QueryRisk, RiskReport, SetLimit
+from venue.refdata import save_limits
 from venue.risk import money
 from venue.types import TradingPhase
 
@@ -153,6 +155,8 @@ async def limit(venue: Any, args: list[str]) -> str:
     ns = parse(p, args)
     value = None if ns.value == "clear" else _decimal(ns.value, ns.name)
     ev = await _answer(venue, SetLimit(name=ns.name, value=value, firm=ns.firm, account=ns.account, symbol=ns.symbol), LimitSet)
+    rules = {key: dict(values) for key, values in venue.core.risk.limits.rules.items()}  # copied on the loop, which changes them
+    await asyncio.to_thread(save_limits, venue.cfg, rules)
     scope = "/".join(x for x in (ev.firm, ev.account, ev.symbol) if x) or "venue default"
     return f"{scope}: {ev.name} {_shown(ev.previous)} -> {_shown(ev.value)}"
 

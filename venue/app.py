@@ -27,10 +27,11 @@ from venue.clearing.service import Clearing, account_map, open_ledger
 from venue.commands import AdjustCollateral
 from venue.config import VenueConfig
 from venue.core import VenueCore, new_core
+from venue.events import CommandRejected
 from venue.fix.gateway import OrderEntryGateway
 from venue.matching import MatchingEngine
 from venue.recovery import Durable
-from venue.refdata import ReferenceData, open_reference
+from venue.refdata import ReferenceData, open_reference, save_limits
 from venue.sequencer import Sequencer
 
 log = logging.getLogger("venue")
@@ -67,15 +68,28 @@ class Venue:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)
         await asyncio.wait_for(self._start_clearing(), CLEARING_CATCH_UP_TIMEOUT_S)
         self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
-        if self.sequencer.next_seq == 1:  # a venue's first start: deposit the config's opening collateral
-            for account, amount in self.cfg.risk.collateral.items():
-                deposit = AdjustCollateral(account=account, amount=amount, currency=self.cfg.risk.currency, reference="opening collateral (config)")
-                await asyncio.wait_for(self.sequencer.call(deposit), STEP_TIMEOUT_S)
+        if self.sequencer.next_seq == 1:
+            await self._journal_opening_state()
+        await asyncio.to_thread(save_limits, self.cfg, self.core.risk.limits.rules)
         self.admin = AdminServer(self, self.cfg.var_path())
         await asyncio.wait_for(self.admin.start(), STEP_TIMEOUT_S)
         await asyncio.wait_for(self._start_drop_copy(), STEP_TIMEOUT_S)
         await asyncio.wait_for(self._start_order_entry(), STEP_TIMEOUT_S)
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
+
+    async def _journal_opening_state(self) -> None:
+        """A venue's first start: the reference data's limits and the config's opening
+        collateral, as commands through the sequencer before any order can arrive, so a
+        replay of the journal starts from them whatever the database or config say later."""
+        assert self.reference is not None
+        risk = self.cfg.risk
+        deposits = [AdjustCollateral(account=account, amount=amount, currency=risk.currency, reference="opening collateral (config)")
+                    for account, amount in risk.collateral.items()]
+        for cmd in [*self.reference.limits, *deposits]:
+            events = await asyncio.wait_for(self.sequencer.call(cmd), STEP_TIMEOUT_S)
+            refused = [e.text for e in events if isinstance(e, CommandRejected)]
+            if refused:
+                raise RuntimeError(f"the opening {cmd!r} was refused: {refused[0]}")
 
     async def _start_clearing(self) -> None:
         """Before the sequencer runs: open the ledger, catch it up with the journal (in a

@@ -267,5 +267,8 @@ def _refused(seq: int, ts: int, cmd: object, reason: RejectReason, text: str) ->
 
 def new_core(cfg: VenueConfig, ref: ReferenceData) -> VenueCore:
     """A fresh core as the venue builds it: recovery replays into one, and the drop-copy
-    replica and the ledger's catch-up into others, which must build it exactly alike."""
-    return VenueCore(ref.instruments, ref.accounts(), cfg.risk, stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)
+    replica and the ledger's catch-up into others, which must build it exactly alike.
+    It starts with no limits: they are in the journal (venue/app.py journals the reference
+    data's on the first start), so a replay never meets limits that were changed since."""
+    return VenueCore(ref.instruments, ref.accounts(), RiskConfig(currency=cfg.risk.currency),
+                     stp_scope=cfg.venue.stp_scope, phase=cfg.venue.opening_phase)

@@ -15,17 +15,20 @@ Decimals are stored as their exact text, never as floats.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, create_engine, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from venue.config import VenueConfig
 from venue.fix.auth import hash_password
 from venue.instruments import Instrument
+from venue.limits import RuleKey, rule_values
+from venue.operator import SetLimit
 from venue.types import InstrumentKind, OptionRight, StpMode, TimeInForce
 
 
@@ -94,15 +97,18 @@ class InstrumentRow(Base):
     funding_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-class RiskLimitRow(Base):
-    """Per-account limits, named (e.g. max_order_qty); the risk engine reads them. Empty
-    until an operator or the risk config sets some."""
+class LimitRow(Base):
+    """One limit of one rule (venue/limits.py), scoped as in the config's `risk.limits`
+    (firm or account, symbol; empty for none). The journal is what the core replays, so
+    these rows reach it only once, as SetLimit commands on the venue's first start; after
+    that the venue rewrites them from its own rules at each start and after each `venue
+    admin limit`, so the database shows the limits in force."""
 
-    __tablename__ = "risk_limits"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    name: Mapped[str] = mapped_column(String(64))
+    __tablename__ = "limits"
+    firm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(40))
 
 
@@ -152,6 +158,7 @@ class ReferenceData:
     firms: list[FirmRecord]
     sessions: list[SessionRecord]
     clearing_members: list[ClearingMemberRecord]
+    limits: list[SetLimit]  # the limits in force, as the commands that would set them
 
     def accounts(self) -> dict[str, str]:
         """account -> owning firm."""
@@ -213,6 +220,8 @@ def _seed(s: Session, cfg: VenueConfig) -> None:
         s.flush()
         s.add_all(EntitlementRow(member_id=m.id, firm_id=f) for f in m.firms)
         s.add_all(EntitlementRow(member_id=m.id, account_id=a) for a in m.accounts)
+    s.add_all(LimitRow(firm=rule.firm, account=rule.account, symbol=rule.symbol, name=name, value=str(value))
+              for rule in cfg.risk.limits for name, value in rule_values(rule).items())
     s.add(MetaRow(key="seeded_from", value=cfg.source))
     s.add(MetaRow(key="seeded_at", value=datetime.now(UTC).isoformat()))
 
@@ -252,7 +261,21 @@ def load(engine: Engine) -> ReferenceData:
             for m in s.scalars(select(ClearingMemberRow).order_by(ClearingMemberRow.id))
         ]
         instruments = [_instrument(r) for r in s.scalars(select(InstrumentRow).order_by(InstrumentRow.symbol))]
-    return ReferenceData(instruments=instruments, firms=firms, sessions=sessions, clearing_members=members)
+        limits = [SetLimit(name=r.name, value=Decimal(r.value), firm=r.firm, account=r.account, symbol=r.symbol)
+                  for r in s.scalars(select(LimitRow).order_by(LimitRow.firm, LimitRow.account, LimitRow.symbol, LimitRow.name))]
+    return ReferenceData(instruments=instruments, firms=firms, sessions=sessions, clearing_members=members, limits=limits)
+
+
+def save_limits(cfg: VenueConfig, rules: Mapping[RuleKey, Mapping[str, int | Decimal]]) -> None:
+    """Rewrite the limits table from the venue's rules (LimitRow says why)."""
+    engine = create_engine(reference_url(cfg))
+    try:
+        with Session(engine) as s, s.begin():
+            s.execute(delete(LimitRow))
+            s.add_all(LimitRow(firm=firm, account=account, symbol=symbol, name=name, value=str(value))
+                      for (firm, account, symbol), values in rules.items() for name, value in values.items())
+    finally:
+        engine.dispose()
 
 
 def _instrument(r: InstrumentRow) -> Instrument:

@@ -5,12 +5,14 @@ gets a clear error and exit code 1, and a client without this run's token is ref
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from fixclient import FixClient, get
 from venue_harness import REPO, VenueProcess, client, write_config
 
@@ -170,22 +172,39 @@ def test_a_client_without_this_runs_token_is_refused(running: tuple[Path, VenueP
     assert not ok and text.startswith("not authorised: wrong token")
 
 
+def limit_rows(config: Path) -> set[tuple[str, str, str, str, str]]:
+    """The reference database's limits table: (firm, account, symbol, name, value)."""
+    db = load_config(config).var_path() / "reference.db"
+    with sqlite3.connect(db) as conn:
+        return set(conn.execute("SELECT firm, account, symbol, name, value FROM limits"))
+
+
 def test_operator_state_survives_a_restart(tmp_path: Path) -> None:
     """Kill switches, run-time limits, marks and collateral are journaled commands: a
-    restarted venue replays them, and does not deposit the opening collateral twice."""
+    restarted venue replays them, and does not deposit the opening collateral twice. The
+    limits came from the config once, on the first start: a config edited afterwards
+    changes nothing, and the reference database shows the limits in force."""
     config = write_config(tmp_path)
     proc = VenueProcess(config).start()
     try:
+        assert ("", "", "", "max_order_qty", "10000") in limit_rows(config)  # seeded from the config
         assert admin(config, "kill", "account", "FIRM2-A")[0] == 0
         assert admin(config, "limit", "--firm", "FIRM1", "max_order_qty", "3")[0] == 0
         assert admin(config, "collateral", "FIRM1-A", "-1000")[0] == 0
+        assert ("FIRM1", "", "", "max_order_qty", "3") in limit_rows(config)
     finally:
         assert proc.stop() == 0
+    data = yaml.safe_load(config.read_text())
+    data["risk"]["limits"] = [{"max_order_qty": 1, "firm": "FIRM1"}]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
     proc = VenueProcess(config).start()
     try:
         rc, out = admin(config, "status")
         assert rc == 0 and "kill switches: account FIRM2-A" in out
         assert admin(config, "limits", "--account", "FIRM1-A", "--symbol", "BTC-PERP")[1].splitlines()[2] == "max_order_qty = 3"
+        assert admin(config, "limits", "--account", "FIRM2-A", "--symbol", "BTC-PERP")[1].splitlines()[2] == "max_order_qty = 10,000"
+        rows = limit_rows(config)
+        assert ("FIRM1", "", "", "max_order_qty", "3") in rows and ("", "", "", "max_order_qty", "10000") in rows
         rc, out = admin(config, "risk", "FIRM1-A")
         assert rc == 0 and "collateral           9,999,000 USD" in out
         a = logged_on(proc.port, "FIRM1")

@@ -3,15 +3,19 @@ settings generated from config."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import quickfix as fix
 import yaml
 
 from venue.config import DEFAULT_CONFIG, load_config
+from venue.core import new_core
 from venue.fix.auth import hash_password, verify_password
 from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
-from venue.refdata import open_reference
+from venue.limits import rule_key, rule_values
+from venue.operator import LimitSet, SetLimit
+from venue.refdata import open_reference, save_limits
 
 
 def test_password_hash_is_salted_and_verifies() -> None:
@@ -48,6 +52,24 @@ def test_reference_database_is_seeded_once_and_never_rereads_yaml(tmp_path: Path
     # the YAML changes; the database, already seeded, is what the venue reads
     _config(tmp_path, lambda d: d["firms"][0].update(accounts=["FIRM1-A", "FIRM1-NEW"]))
     assert open_reference(load_config(path)).accounts() == ref.accounts()
+
+
+def test_limits_are_seeded_as_commands_and_rewritten_from_the_venues_rules(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path))
+    ref = open_reference(cfg)
+    core = new_core(cfg, ref)
+    assert core.risk.limits.rules == {}  # the core starts bare: its limits come through the journal
+    for cmd in ref.limits:
+        assert [type(e) for e in core.apply(1, 0, cmd)] == [LimitSet]
+    assert core.risk.limits.rules == {rule_key(r): rule_values(r) for r in cfg.risk.limits}
+    core.apply(2, 0, SetLimit(name="max_order_qty", value=Decimal(7), firm="FIRM1"))
+    core.apply(3, 0, SetLimit(name="im_rate", value=None, symbol="BTC-26DEC26-100000-C"))
+    save_limits(cfg, core.risk.limits.rules)
+    replayed = new_core(cfg, reread := open_reference(cfg))
+    for cmd in reread.limits:
+        replayed.apply(1, 0, cmd)
+    assert replayed.risk.limits.rules == core.risk.limits.rules
+    assert SetLimit(name="max_order_qty", value=Decimal(7), firm="FIRM1") in reread.limits
 
 
 def test_settings_from_config_with_per_session_overrides(tmp_path: Path) -> None:
