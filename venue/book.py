@@ -38,7 +38,7 @@ class Order:
 
     __slots__ = (
         "view", "order_id", "side", "price", "leaves", "cum", "cost", "visible", "display",
-        "status", "stp_key", "prev", "next", "level",
+        "status", "stp_key", "prev", "next", "level", "risk",
     )
 
     def __init__(self, view: OrderView, side: Side, price: int | None, qty: int, display: int | None, stp_key: str) -> None:
@@ -56,6 +56,7 @@ class Order:
         self.prev: Order | None = None
         self.next: Order | None = None
         self.level: Level | None = None
+        self.risk: object = None  # the pre-trade check's own record for the order's account and instrument
 
 
 class Level:

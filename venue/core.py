@@ -12,7 +12,7 @@ counts on the command's `ts`), so a replay of the journal reproduces every event
    of up to the limit passes and then one message per 1/limit s. Over the limit it is
    answered with a THROTTLE reject on the message's own answer type; the session stays up.
 3. The engine applies the command, asking the RiskEngine (its PreTradeCheck) before an
-   order or replace can add exposure; the resulting events update the risk state.
+   order or replace can add exposure, and telling it of each change it makes.
 """
 
 from __future__ import annotations
@@ -114,9 +114,7 @@ class VenueCore:
                     b[0] = tokens
                     return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
                 b[0] = tokens - _TOKEN
-        events = self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
-        self.risk.on_events(events)
-        return events
+        return self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
 
     def next_expiry(self) -> int | None:
         return self.engine.next_expiry()
@@ -188,7 +186,6 @@ class VenueCore:
                 seq, ts,
                 lambda o: scope is KillScope.VENUE or (o.view.entry.firm if scope is KillScope.FIRM else o.view.entry.account) == target,
                 OrdStatus.CANCELED, f"kill switch engaged {what}")
-            risk.on_events(events)
         events.append(KillSwitchSet(seq, ts, cmd.scope, cmd.target, cmd.engaged, len(events), cmd.reason))
         return events
 

@@ -100,8 +100,11 @@ class PreTradeCheck(Protocol):
     after the request itself has been validated. Returns a refusal or None; never raises.
 
     check_new and check_replace are the last gate: once one returns None the engine accepts
-    the order or applies the replace without refusing it for any other reason, so a risk
-    state that follows NEW and REPLACED events needs no per-order bookkeeping of its own."""
+    the order or applies the replace without refusing it for any other reason.
+
+    The engine reports every change to live orders and positions as it makes it, so the
+    checks' state needs no per-order records of its own and reads no events (following
+    the events cost more than the checks themselves)."""
 
     def check_new(self, ts: int, cmd: NewOrder, book: Book) -> Refusal | None: ...
 
@@ -109,6 +112,15 @@ class PreTradeCheck(Protocol):
 
     def market_collar(self, side: Side, book: Book) -> int | None:
         """The worst price a market order (or triggered stop) may fill at; None: no limit."""
+
+    def live(self, order: Order) -> None:
+        """The order now rests or is parked (a stop), with `order.leaves` on its terms."""
+
+    def gone(self, order: Order) -> None:
+        """The live order is off the book or the stops, before its leaves are zeroed."""
+
+    def traded(self, symbol: str, price: int, qty: int, taker: Order, maker: Order, taker_live: bool) -> None:
+        """A fill, after both orders' leaves were reduced by `qty`."""
 
 
 class MatchingEngine(OrderRequests, PhaseControl):
@@ -282,6 +294,8 @@ class MatchingEngine(OrderRequests, PhaseControl):
         order.visible = order.leaves if display is None or display > order.leaves else display
         book.add(order)
         self.orders[order.order_id] = order
+        if self.pre_trade is not None:
+            self.pre_trade.live(order)
         entry = order.view.entry
         if tif is TIF_GTD:
             assert entry.expire_time is not None
@@ -303,6 +317,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
         taker_side = taker.side
         taker_account = taker_view.entry.account
         reduce_only = self.reduce_only  # non-empty only while reduce-only orders live
+        pre_trade = self.pre_trade
         while taker.leaves:
             best = book.best_ask if buy else book.best_bid
             if best is None or (limit is not None and (best > limit if buy else best < limit)):
@@ -361,6 +376,8 @@ class MatchingEngine(OrderRequests, PhaseControl):
             key = (maker.view.entry.account, symbol)
             positions[key] = positions.get(key, 0) + (-qty if buy else qty)
             book.last_px = best
+            if pre_trade is not None:
+                pre_trade.traded(symbol, best, qty, taker, maker, False)
         taker.status = S_FILLED if taker.leaves == 0 else S_PARTIALLY_FILLED if taker.cum else S_NEW
 
     def _fillable(self, book: Book, taker: Order) -> int:
@@ -442,6 +459,8 @@ class MatchingEngine(OrderRequests, PhaseControl):
         else:
             book.sell_stops.add((-stop, order.order_id))
         self.orders[order.order_id] = order
+        if self.pre_trade is not None:
+            self.pre_trade.live(order)
         entry = order.view.entry
         if entry.tif is TIF_GTD:
             assert entry.expire_time is not None
@@ -461,7 +480,8 @@ class MatchingEngine(OrderRequests, PhaseControl):
                 book.buy_stops.discard((stop, order.order_id))
             else:
                 book.sell_stops.discard((-stop, order.order_id))
-        self.orders.pop(order.order_id, None)
+        if self.orders.pop(order.order_id, None) is not None and self.pre_trade is not None:
+            self.pre_trade.gone(order)
         entry = order.view.entry
         if entry.reduce_only:
             ro = self.reduce_only.get((entry.account, entry.symbol))

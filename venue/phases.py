@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from venue.book import Book, Order
 from venue.commands import EndOfDay, ExpireOrders, SetPhase
@@ -40,6 +41,9 @@ from venue.types import (
     OrdStatus,
 )
 
+if TYPE_CHECKING:
+    from venue.matching import PreTradeCheck
+
 PHASE_MOVES = {
     PH_PRE_OPEN: {PH_OPEN, PH_HALTED, PH_CLOSED, PH_EXPIRED},
     PH_OPEN: {PH_HALTED, PH_CLOSED, PH_PRE_OPEN, PH_EXPIRED},
@@ -56,6 +60,7 @@ class PhaseControl:
     books: dict[str, Book]
     orders: dict[int, Order]
     positions: dict[tuple[str, str], int]
+    pre_trade: PreTradeCheck | None
     gtd: list[tuple[int, int]]
     next_exec_id: int
     next_trade_id: int
@@ -148,6 +153,8 @@ class PhaseControl:
         events.append(Fill(seq, ts, tid, book.symbol, price, qty, taker.side, taker.view, eid, taker.leaves, taker.cum, taker.cost,
                            maker.view, eid + 1, maker.leaves, maker.cum, maker.cost))
         book.last_px = price
+        if self.pre_trade is not None:
+            self.pre_trade.traded(book.symbol, price, qty, taker, maker, True)
 
     def _expire_orders(self, seq: int, ts: int, cmd: ExpireOrders) -> list[Event]:
         events: list[Event] = []

@@ -110,6 +110,8 @@ class OrderRequests:
         keeps_place = not parked and cmd.price == order.price and cmd.qty <= old.qty
         if not keeps_place:
             self._remove_live(book, order)
+        elif self.pre_trade is not None:
+            self.pre_trade.gone(order)  # and live again below, on the new terms
         self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
         view = OrderView(order.order_id, cmd.cl_ord_id, old.cl_ord_id, cmd.qty, cmd.price, cmd.stop_px, old.ord_type, old.entry)
         order.view = view
@@ -129,6 +131,8 @@ class OrderRequests:
             shown = leaves if order.display is None else min(order.visible, leaves)  # keep place, not a fresh slice
             level.qty += shown - order.visible
             order.visible, order.leaves = shown, leaves
+            if self.pre_trade is not None:
+                self.pre_trade.live(order)
             (book.dirty_bids if order.side is BUY else book.dirty_asks).add(level.price)
             events.append(ExecReport(seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, ""))
             if self.reduce_only:

@@ -2,9 +2,10 @@
 
 Rules this file keeps (h11's `_state.py` manner):
 
-1. Pure. No clock, I/O or logging. State changes only in `on_events` (what the core did)
-   and in the operator methods VenueCore calls while applying an operator command, so a
-   replay of the journal rebuilds exposures, kill switches, limits and tallies exactly.
+1. Pure. No clock, I/O or logging. State changes only as the engine reports what it did
+   (`live`, `gone`, `traded`: venue/risk_state.py) and in the operator methods VenueCore
+   calls while applying an operator command, so a replay of the journal rebuilds
+   exposures, kill switches, limits and tallies exactly.
 2. A check returns (reason, text) or None and never raises. The text names the check and
    the limit, in prices and the venue currency: `risk: notional 2,500,000 > limit
    1,000,000 USD`. Each refusal is counted in `tallies` under its check's name.
@@ -115,7 +116,6 @@ class RiskEngine(RiskState):
         view = order.view
         entry = view.entry
         old_price = view.price if view.price is not None else (view.stop_px or 0)
-        self._replacing = (order.order_id, old_price, order.leaves)
         if self.any_killed and self.killed(entry.firm, entry.account):
             return self._refuse("kill_switch", RejectReason.KILL_SWITCH, self._kill_text(entry.firm, entry.account))
         leaves = cmd.qty - order.cum

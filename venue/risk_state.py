@@ -1,18 +1,16 @@
-"""The state pre-trade risk reads, kept current from the core's events (pure: no I/O).
+"""The state pre-trade risk reads, kept current by the engine (pure: no I/O).
 
 Per account and instrument, an `Exposure`: the position and, per side, the live orders'
 remaining quantity and value (price x leaves, tick-lots). Live means resting or parked: an
-untriggered stop counts at its limit price, a stop-market at its stop price; a market
-order counts at 0 (its NEW and fills cancel out within its own command). Per account and
+untriggered stop counts at its limit price, a stop-market at its stop price. Per account and
 underlying, an `UnderlyingExposure` sums the same in the underlying's integer unit. Per
 account, an `AccountRisk`: its exposures, live-order count, collateral and initial margin,
 the margin kept as a running total so the credit check costs the same however many
 instruments the account trades.
 
-It follows the events alone, without per-order records: NEW adds the order's leaves; a
-Fill takes the fill's quantity off both orders and moves both positions; CANCELED and
-EXPIRED take off what was left (qty - cum_qty); REPLACED swaps the old terms (which
-`check_replace` noted: the engine asks it last, right before it replaces) for the new.
+The engine tells it of every change to a live order or a position as it makes it
+(`live`, `gone`, `traded`: venue/matching.py's PreTradeCheck), so it needs no per-order
+records and reads no events: a taker that never rests is counted only through its fills.
 
 Margin per exposure is im_rate x max(long, short): long is the long position valued at
 the margin price plus the live buys' value, short the same on the other side, so orders
@@ -24,21 +22,19 @@ currency (venue/limits.py MARGIN_SCALE): ints throughout.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from venue.book import Order
-from venue.events import Event, ExecReport, Fill, OrderView
 from venue.instruments import Instrument
 from venue.limits import MARGIN_SCALE, LimitBook, Resolved, RiskConfig, RuleKey, underlying_scales
 from venue.operator import KillScope
-from venue.types import ExecType, InstrumentKind, Side
+from venue.types import InstrumentKind, Side
 
 CHECKS = ("kill_switch", "throttle", "max_order_qty", "price_band", "max_order_notional", "open_orders", "position",
           "underlying_position", "credit")
 _BUY = Side.BUY
-_X_NEW, _X_CANCELED, _X_EXPIRED, _X_REPLACED = ExecType.NEW, ExecType.CANCELED, ExecType.EXPIRED, ExecType.REPLACED
 
 
 def money(d: Decimal | int) -> str:
@@ -139,7 +135,6 @@ class RiskState:
         self.any_killed = False  # any of the three: the hot path asks this one flag
         self.tallies: dict[str, int] = dict.fromkeys(CHECKS, 0)
         self.underlying: dict[tuple[str, str], UnderlyingExposure] = {}  # (account, underlying)
-        self._replacing: tuple[int, int, int] = (0, 0, 0)  # (order id, price, leaves) before a replace
 
     # ------------------------------------------------------------------ lookups
 
@@ -166,9 +161,10 @@ class RiskState:
         return acct
 
     def _exposure(self, account: str, symbol: str) -> Exposure:
-        acct = self._acct(account)
-        exp = acct.exps.get(symbol)
+        acct = self.accts.get(account)
+        exp = acct.exps.get(symbol) if acct is not None else None
         if exp is None:
+            acct = self._acct(account)
             key = (account, self.underlying_of[symbol])
             und = self.underlying.get(key)
             if und is None:
@@ -186,106 +182,84 @@ class RiskState:
                 exp.revalue()
                 exp.remargin()
 
-    # ------------------------------------------------------------------ state from events
+    # ------------------------------------------------------------------ state from the engine
 
-    def on_events(self, events: Sequence[Event]) -> None:
-        """Follow what the core did. (Written out inline: it runs for every event.)"""
-        accts = self.accts
-        for ev in events:
-            t = type(ev)
-            if t is ExecReport:
-                er: ExecReport = ev  # type: ignore[assignment]  # narrowed by the test above, at no cost
-                et = er.exec_type
-                if et is _X_NEW:
-                    qty, opened = er.leaves_qty, 1
-                elif et is _X_CANCELED or et is _X_EXPIRED:
-                    qty, opened = er.cum_qty - er.order.qty, -1
-                elif et is _X_REPLACED:
-                    self._replaced(er)
-                    continue
-                else:
-                    continue
-                view = er.order
-                e = view.entry
-                acct = accts.get(e.account)
-                exp = acct.exps.get(e.symbol) if acct is not None else None
-                if exp is None:
-                    exp = self._exposure(e.account, e.symbol)
-                value = (view.price if view.price is not None else (view.stop_px or 0)) * qty
-                if e.side is _BUY:
-                    exp.buy_qty += qty
-                    exp.buy_val += value
-                    exp.long += value
-                    exp.und.buy += qty * exp.units
-                else:
-                    exp.sell_qty += qty
-                    exp.sell_val += value
-                    exp.short += value
-                    exp.und.sell += qty * exp.units
-                acct = exp.acct
-                acct.open += opened
-                if exp.rate:  # remargin(), inline
-                    long, short = exp.long, exp.short
-                    im = exp.rate * (long if long > short else short)
-                    acct.margin += im - exp.im
-                    exp.im = im
-            elif t is Fill:
-                fill: Fill = ev  # type: ignore[assignment]
-                symbol, qty = fill.symbol, fill.qty
-                buy = fill.aggressor is _BUY
-                self._filled(fill.taker, symbol, qty, buy, fill.taker_leaves)
-                self._filled(fill.maker, symbol, qty, not buy, fill.maker_leaves)
-                self.last_trade[symbol] = fill.price
-                self.ref[symbol] = fill.price
+    def live(self, order: Order) -> None:
+        """An order became live (rests, or parks as a stop): its leaves count, at its price."""
+        self._count(order, order.leaves, 1)
 
-    def _filled(self, view: OrderView, symbol: str, qty: int, buy: bool, leaves: int) -> None:
-        exp = self.accts[view.entry.account].exps[symbol]
-        value = (view.price if view.price is not None else (view.stop_px or 0)) * qty
-        units = qty * exp.units
-        und = exp.und
-        if buy:
-            exp.buy_qty -= qty
-            exp.buy_val -= value
-            exp.pos += qty
-            und.buy -= units
-            und.net += units
+    def gone(self, order: Order) -> None:
+        """A live order left the book or the stops, leaves and all (canceled, expired,
+        triggered, re-entered by a replace)."""
+        self._count(order, -order.leaves, -1)
+
+    def _count(self, order: Order, qty: int, opened: int) -> None:
+        view = order.view
+        exp = order.risk
+        if exp is None:
+            exp = order.risk = self._exposure(view.entry.account, view.entry.symbol)
+        price = view.price
+        value = (price if price is not None else view.stop_px) * qty  # type: ignore[operator]  # a stop-market: its stop
+        if order.side is _BUY:
+            exp.buy_qty += qty
+            exp.buy_val += value
+            exp.long += value
+            exp.und.buy += qty * exp.units
         else:
-            exp.sell_qty -= qty
-            exp.sell_val -= value
-            exp.pos -= qty
-            und.sell -= units
-            und.net -= units
-        pos, v = exp.pos, exp.v  # revalue() and remargin(), inline: twice per fill
-        long = exp.long = exp.buy_val + (pos * v if pos > 0 else 0)
-        short = exp.short = exp.sell_val - (pos * v if pos < 0 else 0)
+            exp.sell_qty += qty
+            exp.sell_val += value
+            exp.short += value
+            exp.und.sell += qty * exp.units
         acct = exp.acct
-        if not leaves:
-            acct.open -= 1
-        if exp.rate:
+        acct.open += opened
+        if exp.rate:  # remargin(), inline
+            long, short = exp.long, exp.short
             im = exp.rate * (long if long > short else short)
             acct.margin += im - exp.im
             exp.im = im
 
-    def _replaced(self, ev: ExecReport) -> None:
-        view = ev.order
-        oid, old_price, old_leaves = self._replacing
-        assert oid == view.order_id, f"replace of order {view.order_id} was not checked"
-        e = view.entry
-        price = view.price if view.price is not None else (view.stop_px or 0)
-        exp = self.accts[e.account].exps[e.symbol]
-        d_qty, d_val = ev.leaves_qty - old_leaves, price * ev.leaves_qty - old_price * old_leaves
-        if e.side is _BUY:
-            exp.buy_qty += d_qty
-            exp.buy_val += d_val
-            exp.long += d_val
-            exp.und.buy += d_qty * exp.units
+    def traded(self, symbol: str, price: int, qty: int, taker: Order, maker: Order, taker_live: bool) -> None:
+        """A fill: both positions move; the maker's leaves (and the taker's, if it was
+        resting: the opening auction) are `qty` fewer; `price` is the last trade."""
+        self._filled(maker, symbol, qty, True)
+        self._filled(taker, symbol, qty, taker_live)
+        self.last_trade[symbol] = price
+        self.ref[symbol] = price
+
+    def _filled(self, order: Order, symbol: str, qty: int, was_live: bool) -> None:
+        view = order.view
+        exp = order.risk
+        if exp is None:
+            exp = order.risk = self._exposure(view.entry.account, symbol)
+        units = qty * exp.units
+        und = exp.und
+        buy = order.side is _BUY
+        if was_live:
+            price = view.price
+            value = (price if price is not None else view.stop_px) * qty  # type: ignore[operator]
+            if buy:
+                exp.buy_qty -= qty
+                exp.buy_val -= value
+                und.buy -= units
+            else:
+                exp.sell_qty -= qty
+                exp.sell_val -= value
+                und.sell -= units
+            if not order.leaves:
+                exp.acct.open -= 1
+        if buy:
+            exp.pos += qty
+            und.net += units
         else:
-            exp.sell_qty += d_qty
-            exp.sell_val += d_val
-            exp.short += d_val
-            exp.und.sell += d_qty * exp.units
+            exp.pos -= qty
+            und.net -= units
+        pos, v = exp.pos, exp.v  # revalue() and remargin(), inline: twice per fill
+        long = exp.long = exp.buy_val + (pos * v if pos > 0 else 0)
+        short = exp.short = exp.sell_val - (pos * v if pos < 0 else 0)
         if exp.rate:
-            exp.remargin()
+            im = exp.rate * (long if long > short else short)
+            exp.acct.margin += im - exp.im
+            exp.im = im
 
     # ------------------------------------------------------------------ operator state
 

@@ -1,18 +1,19 @@
 """The engine's pre-trade hook, with a hand-written stub in place of venue/risk.py: when it
-is asked, that its refusal is the order's reject and changes nothing, and that the market
-collar bounds how far a market order or triggered stop may sweep."""
+is asked, that its refusal is the order's reject and changes nothing, that the market
+collar bounds how far a market order or triggered stop may sweep, and what the engine
+tells it of live orders and fills."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, instrument, order, replace, reports, snapshot
+from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, cancel, instrument, order, replace, reports, snapshot
 
 from venue.book import Book, Order
 from venue.commands import NewOrder, ReplaceOrder
 from venue.matching import MatchingEngine, Refusal
 from venue.rejects import RejectReason
-from venue.types import Side
+from venue.types import Side, TimeInForce
 
 
 @dataclass
@@ -31,6 +32,17 @@ class StubRisk:
 
     def market_collar(self, side: Side, book: Book) -> int | None:
         return self.collar.get(side)
+
+    told: list[tuple[object, ...]] = field(default_factory=list)  # what the engine reported, in order
+
+    def live(self, order: Order) -> None:
+        self.told.append(("live", order.view.cl_ord_id, order.leaves))
+
+    def gone(self, order: Order) -> None:
+        self.told.append(("gone", order.view.cl_ord_id, order.leaves))
+
+    def traded(self, symbol: str, price: int, qty: int, taker: Order, maker: Order, taker_live: bool) -> None:
+        self.told.append(("traded", price, qty, taker.view.cl_ord_id, taker.leaves, maker.view.cl_ord_id, maker.leaves, taker_live))
 
 
 def _venue(risk: StubRisk) -> Driver:
@@ -66,6 +78,23 @@ def test_risk_refusal_of_a_replace_is_a_cancel_reject_and_keeps_the_order() -> N
     venue(order("o1", BUY, 5, 99))
     assert brief(venue(replace("r1", "o1", 9, 99))) == [("CXL_REJECT", "r1", True, "NEW", "RISK_LIMIT")]
     venue.assert_book([(99, 5)], [])
+
+
+def test_the_engine_reports_each_change_to_live_orders_and_positions() -> None:
+    """What risk's state follows: an order that rests or parks is live with its leaves; a
+    fill reports both orders after it; a cancel, a stop's trigger and a replace that loses
+    its place take the old terms off; a replace in place re-counts; a taker that never
+    rests is reported only through its fills; the opening auction's taker was resting."""
+    risk = StubRisk()
+    venue = _venue(risk)
+    venue.all(order("s1", SELL, 5, 101, account="B1"), order("b1", BUY, 7, 101), order("st", SELL, 2, stop_px=90, account="B1"))
+    assert risk.told == [("live", "s1", 5), ("traded", 101, 5, "b1", 2, "s1", 0, False), ("live", "b1", 2), ("live", "st", 2)]
+    risk.told.clear()
+    venue.all(replace("b2", "b1", 6, 101), replace("b3", "b2", 8, 100), cancel("x", "b3"), order("i1", SELL, 1, 101, tif=TimeInForce.IOC, account="B1"))
+    assert risk.told == [("gone", "b1", 2), ("live", "b2", 1), ("gone", "b2", 1), ("live", "b3", 3), ("gone", "b3", 3)]
+    risk.told.clear()
+    venue.all(order("bb", BUY, 1, 90, account="C1"), order("ss", SELL, 1, 90))
+    assert risk.told == [("live", "bb", 1), ("traded", 90, 1, "ss", 0, "bb", 0, False), ("gone", "st", 2)]
 
 
 def test_market_collar_bounds_a_market_orders_sweep() -> None:
