@@ -3,7 +3,9 @@
 Events are NamedTuples rather than frozen dataclasses because the core builds one or more
 per order on its hot path: a frozen slotted dataclass of ten fields costs 1.0 µs to build
 here and a NamedTuple 0.19 µs (positional), against a whole budget of 2.5 µs per order.
-They are just as immutable, and the core builds them positionally in field order.
+They are just as immutable. The core builds them with `_make` from a tuple in field
+order: calling the class runs a Python-level `__new__` (an ExecReport: 0.43 µs under load
+here) where `_make` does not (0.13 µs), and it still checks the field count.
 
 Every event carries `seq` and `ts` (the sequence number and UTC µs of the command that
 caused it). ExecIDs and TradeIDs come from counters in the core's state, so a replay of

@@ -150,8 +150,8 @@ class PhaseControl:
         self.next_trade_id = tid + 1
         eid = self.next_exec_id
         self.next_exec_id = eid + 2
-        events.append(Fill(seq, ts, tid, book.symbol, price, qty, taker.side, taker.view, eid, taker.leaves, taker.cum, taker.cost,
-                           maker.view, eid + 1, maker.leaves, maker.cum, maker.cost))
+        events.append(Fill._make((seq, ts, tid, book.symbol, price, qty, taker.side, taker.view, eid, taker.leaves, taker.cum, taker.cost,
+                           maker.view, eid + 1, maker.leaves, maker.cum, maker.cost)))
         book.last_px = price
         if self.pre_trade is not None:
             self.pre_trade.traded(book.symbol, price, qty, taker, maker, True)
