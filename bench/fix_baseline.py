@@ -2,9 +2,10 @@
 NewOrderSingle with an ExecutionReport (150=0) and does nothing else.
 
 Same session layer as the venue (settings from venue/fix/settings.py: FileStore, the
-venue's data dictionary, validation on) and the same way of building the report (a FIX
-string parsed into a message), answered on quickfix's own thread: no sequencer, matching,
-risk, journal, drop copy or market data. Runs until SIGTERM.
+venue's data dictionary, validation on), the same way of building the report (a FIX
+string parsed into a message) and the same Python thread-state keeping on quickfix's
+threads (venue/fix/thread_state.py), answered on quickfix's own thread: no sequencer,
+matching, risk, journal, drop copy or market data. Runs until SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import quickfix as fix
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from venue.config import load_config
+from venue.fix import thread_state
 from venue.fix.codec import field_map
 from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
 
@@ -40,7 +42,7 @@ class AckApp(fix.Application):  # type: ignore[misc]
         self.sessions[sid.toString()] = fix.Session.lookupSession(sid)
 
     def onLogout(self, sid: fix.SessionID) -> None:
-        pass
+        thread_state.release()
 
     def toAdmin(self, message: fix.Message, sid: fix.SessionID) -> None:
         pass
@@ -52,6 +54,7 @@ class AckApp(fix.Application):  # type: ignore[misc]
         pass
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+        thread_state.hold()  # as the venue's gateway does (venue/fix/thread_state.py)
         try:
             f = field_map(message.toString())
             if f[35] != "D":

@@ -45,6 +45,7 @@ import quickfix as fix
 
 from venue.commands import CancelSessionOrders, Command
 from venue.events import CancelRejected, Event, ExecReport, Fill, MassCancelDone
+from venue.fix import thread_state
 from venue.fix.auth import AuthenticatedAcceptor, check_credentials
 from venue.fix.codec import (
     NOTE_REASONS,
@@ -157,6 +158,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
             log.exception("logon of %s", sid)
 
     def onLogout(self, sid: fix.SessionID) -> None:
+        thread_state.release()  # the connection's thread is done calling us (venue/fix/thread_state.py)
         try:
             st = self.sessions.get(sid.getTargetCompID().getValue())
             if st is None or not st.logged_on:
@@ -173,6 +175,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
             log.exception("logout of %s", sid)
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
+        thread_state.hold()
         try:
             raw = message.toString()
             taken = self._from_app(raw, sid.getTargetCompID().getValue())
