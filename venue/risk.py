@@ -37,7 +37,8 @@ applies. Otherwise every check runs on the replace's new terms.
 Known limitations: the band checks a stop-limit's limit price at entry, not at trigger;
 the market collar uses the instrument's band, not an account's own; options count toward
 the underlying position at delta one. Cost: a few dict lookups and int operations per
-order and per event, whatever the number of instruments an account trades.
+order, and a few int operations per change the engine reports, whatever the number of
+instruments an account trades.
 """
 
 from __future__ import annotations
