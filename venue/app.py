@@ -82,6 +82,9 @@ class Venue:
         collateral, as commands through the sequencer before any order can arrive, so a
         replay of the journal starts from them whatever the database or config say later."""
         assert self.reference is not None
+        refused = [f"{cmd!r}: {problem}" for cmd in self.reference.limits if (problem := self.core.limit_problem(cmd))]
+        if refused:  # before anything is journaled: a later start must not find half of them
+            raise RuntimeError("the reference database's limits are refused: " + "; ".join(refused))
         risk = self.cfg.risk
         deposits = [AdjustCollateral(account=account, amount=amount, currency=risk.currency, reference="opening collateral (config)")
                     for account, amount in risk.collateral.items()]

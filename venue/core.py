@@ -189,10 +189,16 @@ class VenueCore:
         events.append(KillSwitchSet(seq, ts, cmd.scope, cmd.target, cmd.engaged, len(events), cmd.reason))
         return events
 
+    def limit_problem(self, cmd: SetLimit) -> str | None:
+        """Why `cmd` would be refused for its scope or value, or None (the venue's first
+        start checks its opening limits with it before journaling any)."""
+        key = (cmd.firm, cmd.account, cmd.symbol)
+        return scope_problem(key, self.firms, set(self.risk.accounts), set(self.risk.instruments)) or value_problem(key, cmd.name, cmd.value)
+
     def _set_limit(self, seq: int, ts: int, cmd: SetLimit) -> list[Any]:
         risk = self.risk
         key = (cmd.firm, cmd.account, cmd.symbol)
-        problem = scope_problem(key, self.firms, set(risk.accounts), set(risk.instruments)) or value_problem(key, cmd.name, cmd.value)
+        problem = self.limit_problem(cmd)
         if problem is not None:
             return _refused(seq, ts, cmd, RejectReason.INVALID_ORDER, problem)
         previous = risk.limits.get(key, cmd.name)

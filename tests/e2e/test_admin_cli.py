@@ -18,6 +18,7 @@ from venue_harness import REPO, VenueProcess, client, write_config
 
 from venue.admin import SOCKET_NAME, TOKEN_NAME, request
 from venue.config import load_config
+from venue.refdata import open_reference
 
 
 def admin(config: Path, *args: str) -> tuple[int, str]:
@@ -213,5 +214,27 @@ def test_operator_state_survives_a_restart(tmp_path: Path) -> None:
             assert get(a.expect_type("8", t11="R1", t150="8"), 58) == "risk: order qty 4 > limit 3 lots"
         finally:
             a.close()
+    finally:
+        assert proc.stop() == 0
+
+
+def test_a_refused_opening_limit_stops_the_first_start_before_anything_is_journaled(tmp_path: Path) -> None:
+    """A limit the core would refuse (here a hand-edited reference database) stops the
+    first start with the reason; nothing was journaled, so once it is put right the next
+    start is still a first start and journals every opening limit and deposit."""
+    config = write_config(tmp_path)
+    db = load_config(config).var_path() / "reference.db"
+    open_reference(load_config(config))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE limits SET value = '1.5' WHERE name = 'max_order_qty' AND firm = '' AND account = '' AND symbol = ''")
+    with pytest.raises(RuntimeError, match=r"limits are refused: \[LIMIT default max_order_qty=1.5\]: max_order_qty must be a whole number"):
+        VenueProcess(config).start()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE limits SET value = '10000' WHERE name = 'max_order_qty' AND firm = '' AND account = '' AND symbol = ''")
+    proc = VenueProcess(config).start()
+    try:
+        assert admin(config, "limits", "--account", "FIRM1-A", "--symbol", "BTC-PERP")[1].splitlines()[2] == "max_order_qty = 10,000"
+        rc, out = admin(config, "risk", "FIRM1-A")
+        assert rc == 0 and "collateral           10,000,000 USD" in out
     finally:
         assert proc.stop() == 0
