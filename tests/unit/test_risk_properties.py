@@ -24,7 +24,8 @@ from venue.types import MassCancelScope, OrdType, Side, TimeInForce, TradingPhas
 REF = 200_000
 SYMBOLS = ("BTC-PERP", "BTC-FUT")
 STEPS = 250
-WEIGHTS = {"limit": 40, "market": 6, "stop": 5, "replace": 12, "cancel": 10, "kill": 3, "halt": 2, "limit_change": 2, "other": 3}
+WEIGHTS = {"limit": 40, "market": 6, "stop": 5, "replace": 12, "cancel": 10, "kill": 3, "halt": 2, "auction": 2, "limit_change": 2,
+           "other": 3}
 
 
 def run_stream(seed: int) -> Counter[str]:
@@ -80,6 +81,14 @@ def run_stream(seed: int) -> Counter[str]:
             d(SetPhase(symbol="BTC-PERP", phase=TradingPhase.HALTED))
             d.new(side, 1, REF, account=acct)
             d(SetPhase(symbol="BTC-PERP", phase=TradingPhase.OPEN))
+        elif kind == "auction":  # pre-open collects crossing orders; the open uncrosses them (both sides were resting)
+            d(SetPhase(symbol="BTC-FUT", phase=TradingPhase.PRE_OPEN))
+            for _ in range(rng.randint(2, 6)):
+                er = d.new(rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 8), REF + rng.randint(-4, 4), account=rng.choice(accounts),
+                           symbol="BTC-FUT", tif=TimeInForce.GTC)
+                if er.order.order_id:
+                    placed.append((er.order.account, er.order.cl_ord_id))
+            seen["auction fills"] += sum(isinstance(e, Fill) for e in d(SetPhase(symbol="BTC-FUT", phase=TradingPhase.OPEN)))
         elif kind == "limit_change":
             d(SetLimit(name=rng.choice(["max_position", "max_order_qty", "max_open_orders"]), value=Decimal(rng.randint(10, 40)), firm="F2"))
         elif kind == "other":
@@ -105,5 +114,6 @@ def test_risk_state_matches_the_engine_after_every_command(seed: int) -> None:
 
 def test_streams_exercise_trading() -> None:
     """The generator is worth its time: its streams trade, replace and refuse."""
-    seen = run_stream(1) + run_stream(2)
+    seen = sum((run_stream(seed) for seed in range(1, 7)), Counter[str]())
     assert seen[Fill.__name__] >= 20 and seen["ExecReport.REPLACED"] >= 5 and seen["ExecReport.TRIGGERED"] >= 1, seen
+    assert seen["auction fills"] >= 1, seen
