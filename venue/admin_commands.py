@@ -9,6 +9,7 @@ request changes nothing and tells the operator why.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -20,6 +21,10 @@ from venue.operator import KillScope, KillSwitch, KillSwitchSet, LimitSet, Query
 from venue.refdata import save_limits
 from venue.risk import money
 from venue.types import TradingPhase
+
+# One thread writes the limits table, copies in the order they were taken: the last write
+# is always the newest rules, however two `venue admin limit` calls interleave.
+_LIMITS_WRITER = ThreadPoolExecutor(1, thread_name_prefix="limits-db")
 
 T = TypeVar("T")
 
@@ -156,7 +161,7 @@ async def limit(venue: Any, args: list[str]) -> str:
     value = None if ns.value == "clear" else _decimal(ns.value, ns.name)
     ev = await _answer(venue, SetLimit(name=ns.name, value=value, firm=ns.firm, account=ns.account, symbol=ns.symbol), LimitSet)
     rules = {key: dict(values) for key, values in venue.core.risk.limits.rules.items()}  # copied on the loop, which changes them
-    await asyncio.to_thread(save_limits, venue.cfg, rules)
+    await asyncio.get_running_loop().run_in_executor(_LIMITS_WRITER, save_limits, venue.cfg, rules)
     scope = "/".join(x for x in (ev.firm, ev.account, ev.symbol) if x) or "venue default"
     return f"{scope}: {ev.name} {_shown(ev.previous)} -> {_shown(ev.value)}"
 
