@@ -31,6 +31,7 @@ from venue.types import OrdStatus, Side, TradingPhase
 
 
 _BUY = Side.BUY
+_PARTIAL, _FILLED = OrdStatus.PARTIALLY_FILLED, OrdStatus.FILLED
 
 
 class Order:
@@ -162,6 +163,26 @@ class Book:
                 self.ask_prices.remove(price)
                 if price == self.best_ask:
                     self.best_ask = self.ask_prices[0] if self.ask_prices else None
+
+    def fill(self, order: Order, qty: int, price: int) -> None:
+        """A resting order trades `qty` of its shown slice at `price`: it leaves the book
+        once done, and an iceberg whose slice is used up is replenished (rule 2)."""
+        order.visible -= qty
+        order.leaves -= qty
+        order.cum += qty
+        order.cost += price * qty
+        level = order.level
+        assert level is not None
+        level.qty -= qty
+        (self.dirty_bids if order.side is _BUY else self.dirty_asks).add(level.price)
+        if order.visible:
+            order.status = _PARTIAL
+        elif order.leaves:
+            order.status = _PARTIAL
+            self.replenish(order)
+        else:
+            order.status = _FILLED
+            self.remove(order)
 
     def replenish(self, order: Order) -> None:
         """Rule 2: an iceberg whose shown slice is used up shows its next slice from the

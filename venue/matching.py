@@ -309,7 +309,6 @@ class MatchingEngine(OrderRequests, PhaseControl):
         buy = taker.side is BUY
         limit = taker.price
         levels = book.asks if buy else book.bids
-        dirty = book.dirty_asks if buy else book.dirty_bids
         stp_key = taker.stp_key
         symbol = book.symbol
         positions = self.positions
@@ -344,25 +343,12 @@ class MatchingEngine(OrderRequests, PhaseControl):
                     continue
                 if qty > room:
                     qty = room
-            maker.visible -= qty
-            maker.leaves -= qty
-            maker.cum += qty
-            maker.cost += best * qty
-            level.qty -= qty
+            book.fill(maker, qty, best)
+            if not maker.leaves:
+                del self.orders[maker.order_id]
             taker.leaves -= qty
             taker.cum += qty
             taker.cost += best * qty
-            dirty.add(best)
-            if maker.visible == 0:
-                if maker.leaves == 0:
-                    maker.status = S_FILLED
-                    book.remove(maker)
-                    del self.orders[maker.order_id]
-                else:
-                    maker.status = S_PARTIALLY_FILLED
-                    book.replenish(maker)
-            else:
-                maker.status = S_PARTIALLY_FILLED
             tid = self.next_trade_id
             self.next_trade_id = tid + 1
             eid = self.next_exec_id

@@ -25,7 +25,6 @@ from venue.commands import EndOfDay, ExpireOrders, SetPhase
 from venue.events import CommandRejected, Event, Fill, PhaseChanged
 from venue.rejects import RejectReason
 from venue.types import (
-    BUY,
     PH_CLOSED,
     PH_EXPIRED,
     PH_HALTED,
@@ -33,8 +32,6 @@ from venue.types import (
     PH_PRE_OPEN,
     S_CANCELED,
     S_EXPIRED,
-    S_FILLED,
-    S_PARTIALLY_FILLED,
     STP_CANCEL_AGGRESSING,
     STP_CANCEL_RESTING,
     TIF_DAY,
@@ -128,22 +125,9 @@ class PhaseControl:
             if room is not None and room < qty:  # a reduce-only order fills only down to flat
                 qty = room
         for o in (taker, maker):
-            o.leaves -= qty
-            o.cum += qty
-            o.cost += price * qty
-            o.visible -= qty
-            level = o.level
-            assert level is not None
-            level.qty -= qty
-            (book.dirty_bids if o.side is BUY else book.dirty_asks).add(level.price)
-            if o.leaves == 0:
-                o.status = S_FILLED
-                book.remove(o)
+            book.fill(o, qty, price)
+            if not o.leaves:
                 del self.orders[o.order_id]
-            else:
-                o.status = S_PARTIALLY_FILLED
-                if o.visible == 0:
-                    book.replenish(o)
             key = (o.view.entry.account, book.symbol)
             self.positions[key] = self.positions.get(key, 0) + o.side.sign * qty
         tid = self.next_trade_id
