@@ -4,7 +4,7 @@ One seeded stream of the commands a busy venue sees (passive limit orders around
 drifting mid from 20 accounts of 5 firms, cancels and replaces of live orders, aggressive
 limit and IOC orders that sweep levels) feeds:
   codec     encode and decode cost per command (the encode runs once per command, live)
-  append    Journal.append + flush alone, in batches of 64 and 512 commands, with
+  append    Journal.append_batch + flush alone, in batches of 64 and 512 commands, with
             fsync per batch and with fsync off (FsyncPolicy.NEVER: survives a kill -9,
             not a power loss)
   e2e       the Sequencer driving MatchingEngine, then VenueCore (risk around it), with
@@ -125,8 +125,8 @@ def bench_append(cmds: list[Command], base: Path) -> None:
             n = len(sample) if fsync is FsyncPolicy.NEVER else min(len(sample), 2_000 * batch)
             t = time.perf_counter()
             for i in range(0, n, batch):
-                for k in range(i, min(i + batch, n)):
-                    j.append(k + 1, T0 + k, sample[k])
+                end = min(i + batch, n)
+                j.append_batch(i + 1, range(T0 + i, T0 + end), sample[i:end])
                 j.flush()
             took = time.perf_counter() - t
             j.close()

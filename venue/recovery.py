@@ -127,8 +127,8 @@ class Snapshotter:
         self._broken = False
 
     def __call__(self, events: Sequence[Event]) -> None:
-        """After a published batch. The core may already have run the next batch, whose
-        journal write is still under way (the sequencer pipelines one batch ahead): a
+        """After a published batch. The core may already have run later batches, whose
+        journal write is still under way (the sequencer runs ahead of the journal): a
         snapshot is captured at the core's seq but written only once the journal is durable
         that far, or a crash could recover orders no client was ever told of."""
         if self._waiting is not None:

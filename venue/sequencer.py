@@ -5,8 +5,9 @@ threads); one asyncio task takes them in batches and, for each batch:
 
     1. stamps each command: the next sequence number and UTC time in µs (never going back)
     2. runs the core (pre-trade risk, then matching): command -> [Event]
-    3. journals the commands and makes the batch durable (group commit: one write and one
-       sync per batch, on a dedicated journal thread)
+    3. journals the commands and makes the batch durable (group commit: one synced write
+       per batch, or for all the batches that queued during the last one, on the journal
+       thread: venue/journal_writer.py)
     4. appends the book deltas the batch left (conflated per level)
     5. publishes the batch's events, in sequence order, to every subscriber, once its
        journal write has completed
@@ -14,9 +15,9 @@ threads); one asyncio task takes them in batches and, for each batch:
 Step 2 runs before step 3 so that a command the core cannot process (a broken invariant,
 which stops the venue) is never journaled and cannot poison a replay; nothing is published
 before its step 3 completes, so no client hears of a command that is not durable. While
-one batch is being written the loop already runs the next through the core (at most
-MAX_INFLIGHT batches ahead), so the sync costs latency, not throughput; batches are
-written and published strictly in order.
+one write is under way the loop goes on running batches through the core (up to
+`max_unpublished` commands ahead of the journal), so the sync costs latency, not
+throughput; batches are written and published strictly in order.
 
 Subscribers are called on the loop thread with the whole batch and must not block: the
 gateway renders and sends, drop copy and the ledger queue for their own writers. A
@@ -30,11 +31,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol
 
 from venue.commands import Command, ExpireOrders
 from venue.events import BookDelta, Event
+from venue.journal_writer import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +55,26 @@ class Core(Protocol):
 class Journal(Protocol):
     """The durable command log (venue/journal.py)."""
 
-    def append(self, seq: int, ts: int, cmd: Command) -> None:
-        """Queue a stamped command (loop thread, no I/O)."""
+    def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[Command]) -> None:
+        """Queue stamped commands, seqs first_seq on (loop thread, no I/O): all, or none and raise."""
 
     def take(self) -> Any:
         """Hand over everything appended so far (loop thread)."""
 
-    def write(self, taken: Any) -> None:
-        """Make what take() handed over durable: blocking, on the journal thread, in order."""
+    def write(self, taken: Sequence[Any]) -> None:
+        """Make what take() handed over durable, several takes at once, in order: blocking,
+        on the journal thread."""
 
 
 def utc_micros() -> int:
     return time.time_ns() // 1000
 
 
-MAX_INFLIGHT = 2  # batches processed ahead of their journal write: one writing, one next
-
-
 class _Batch(NamedTuple):
     seq: int  # the last command's
+    count: int  # commands applied
     events: list[Event]
     waiters: list[tuple[asyncio.Future[list[Event]], list[Event]]]
-    durable: asyncio.Future[None] | None  # the journal write; None without a journal
 
 
 class Sequencer:
@@ -89,6 +88,7 @@ class Sequencer:
         next_seq: int = 1,
         last_ts: int = 0,
         max_batch: int = 512,
+        max_unpublished: int = 2048,
     ) -> None:
         self.core = core
         self.journal = journal
@@ -97,10 +97,15 @@ class Sequencer:
         self.next_seq = next_seq
         self.last_ts = last_ts
         self.max_batch = max_batch
+        # commands run through the core but not yet durable: how far the core may run ahead
+        # of a slow sync (memory: their events wait), and so how big one write can get
+        self.max_unpublished = max_unpublished
         self.failed: BaseException | None = None
         self.durable_seq = next_seq - 1  # the last seq the journal has made durable (and published)
         self._pending: deque[tuple[Command, asyncio.Future[list[Event]] | None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
+        self._room = True  # whether run() takes a new command now (else a submit need not wake it)
+        self._unpublished = 0  # commands in batches not yet published
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._closed = False  # run() has ended: nothing more is taken
@@ -113,7 +118,8 @@ class Sequencer:
         """Queue a command (on the loop thread)."""
         self._check_open()
         self._pending.append((cmd, None))
-        self._wake()
+        if self._room:
+            self._wake()
 
     def submit_threadsafe(self, cmd: Command) -> None:
         """Queue a command from another thread (a quickfix callback)."""
@@ -128,7 +134,8 @@ class Sequencer:
         self._check_open()
         fut: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
         self._pending.append((cmd, fut))
-        self._wake()
+        if self._room:
+            self._wake()
         return await fut
 
     def _check_open(self) -> None:
@@ -146,24 +153,28 @@ class Sequencer:
         """Process commands until stop(); raises if the core broke an invariant or the
         journal could not be written."""
         self._loop = loop = asyncio.get_running_loop()
-        writer = ThreadPoolExecutor(1, thread_name_prefix="journal") if self.journal is not None else None
+        writer = None
+        if self.journal is not None:
+            writer = JournalWriter(self.journal, self.durable_seq, lambda: loop.call_soon_threadsafe(self._wake))
         inflight: deque[_Batch] = deque()  # processed, in journal order, not yet published
         try:
             while True:
-                if self._pending and self.failed is None and len(inflight) < MAX_INFLIGHT:
-                    inflight.append(self._process_batch(loop, writer))
-                    self._publish_durable(inflight)
+                self._room = self.failed is None and self._unpublished < self.max_unpublished
+                if self._pending and self._room:
+                    batch = self._process_batch(loop, writer)
+                    if batch is not None:
+                        inflight.append(batch)
+                    self._publish_durable(inflight, writer)
                     await asyncio.sleep(0)  # let the edges hand in more before the next batch
                     continue
-                if inflight:  # wait for the oldest write, or for commands to run meanwhile
-                    durable = inflight[0].durable
-                    if durable is not None and not durable.done():
-                        waits: list[asyncio.Future[Any]] = [durable]
-                        if self.failed is None and len(inflight) < MAX_INFLIGHT:
-                            waits.append(self._new_wakeup(loop))
-                        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if inflight:  # the journal is behind: wait for a write (or for commands, if there is room)
+                    assert writer is not None
+                    writer.waiting = True
+                    self._publish_durable(inflight, writer)  # after `waiting`: see JournalWriter._notify
+                    if inflight:
+                        await self._new_wakeup(loop)
                         self._wakeup = None
-                    self._publish_durable(inflight)
+                    writer.waiting = False
                     continue
                 if self._stopping or self.failed is not None:
                     break
@@ -171,8 +182,9 @@ class Sequencer:
                 self._wakeup = None
         finally:
             self._closed = True
+            self._room = False
             if writer is not None:
-                writer.shutdown(wait=True)
+                writer.close()
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
         while self._pending:  # only after a failure: never applied, never journaled, never answered
@@ -191,14 +203,18 @@ class Sequencer:
         self._wakeup = loop.create_future()
         return self._wakeup
 
-    def _process_batch(self, loop: asyncio.AbstractEventLoop, writer: ThreadPoolExecutor | None) -> _Batch:
+    def _process_batch(self, loop: asyncio.AbstractEventLoop, writer: JournalWriter | None) -> _Batch | None:
         """Steps 1-4 for up to max_batch queued commands; step 3's write runs on the journal
-        thread while the loop goes on to the next batch."""
+        thread while the loop goes on to the next batch. None if the journal could not take
+        the batch: then nothing of it is published, and the venue stops."""
         pending, core, journal = self._pending, self.core, self.journal
         n = min(len(pending), self.max_batch)
         events: list[Event] = []
         waiters: list[tuple[asyncio.Future[list[Event]], list[Event]]] = []
-        seq, ts = self.next_seq - 1, self.last_ts
+        stamps: list[int] = []
+        applied: list[Command] = []
+        first = self.next_seq
+        seq, ts = first - 1, self.last_ts
         for _ in range(n):
             cmd, fut = pending.popleft()
             # 1. stamp
@@ -208,47 +224,44 @@ class Sequencer:
             # 2. core: risk, then matching
             try:
                 out = core.apply(seq, ts, cmd)
-                if journal is not None:
-                    journal.append(seq, ts, cmd)
-            except Exception as exc:  # a broken invariant (or an unjournalable command): stop rather than go on
-                log.critical("core or journal failed on seq %d %r; stopping the venue", seq, cmd, exc_info=True)
+            except Exception as exc:  # a broken invariant: stop rather than go on
+                log.critical("core failed on seq %d %r; stopping the venue", seq, cmd, exc_info=True)
                 self.failed = exc
                 if fut is not None and not fut.done():
                     fut.set_exception(exc)
                 seq -= 1
                 break
+            stamps.append(ts)
+            applied.append(cmd)
             events.extend(out)
             if fut is not None:
                 waiters.append((fut, out))
         self.next_seq, self.last_ts = seq + 1, ts
-        # 3. journal: one write and one sync for the batch, on the journal thread
-        durable = None
-        if journal is not None and writer is not None:
-            durable = loop.run_in_executor(writer, journal.write, journal.take())
+        # 3. journal: framed here, handed to the journal thread, written with what else queues meanwhile
+        if journal is not None and writer is not None and applied:
+            try:
+                journal.append_batch(first, stamps, applied)
+            except Exception as exc:  # a command the journal cannot carry: a broken invariant too
+                log.critical("journal cannot take seqs %d-%d; stopping the venue", first, seq, exc_info=True)
+                self.failed = exc
+                for fut, _ in waiters:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return None
+            writer.submit(seq, journal.take())
         # 4. book deltas
         events.extend(core.drain_book_deltas(seq, ts))
         self._schedule_expiry(loop)
-        return _Batch(seq, events, waiters, durable)
+        self._unpublished += len(applied)
+        return _Batch(seq, len(applied), events, waiters)
 
-    def _publish_durable(self, inflight: deque[_Batch]) -> None:
+    def _publish_durable(self, inflight: deque[_Batch], writer: JournalWriter | None) -> None:
         """5. publish, in order, every batch at the head whose write has completed. A failed
         write stops the venue: what it held is not durable, so nobody hears of it."""
-        while inflight:
-            batch = inflight[0]
-            if batch.durable is not None:
-                if not batch.durable.done():
-                    return
-                exc = batch.durable.exception()
-                if exc is not None:
-                    if self.failed is None:
-                        log.critical("journal write failed for the batch ending at seq %d; stopping the venue", batch.seq, exc_info=exc)
-                        self.failed = exc
-                    for fut, _ in batch.waiters:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    inflight.popleft()
-                    continue
-            inflight.popleft()
+        durable = writer.durable_seq if writer is not None else self.next_seq - 1
+        while inflight and inflight[0].seq <= durable:
+            batch = inflight.popleft()
+            self._unpublished -= batch.count
             self.durable_seq = batch.seq
             if batch.events:
                 for sub in self.subscribers:
@@ -259,6 +272,17 @@ class Sequencer:
             for fut, out in batch.waiters:
                 if not fut.done():
                     fut.set_result(out)
+        exc = writer.error if writer is not None else None
+        if exc is not None and inflight:
+            if self.failed is None:
+                log.critical("journal write failed after seq %d; stopping the venue", durable, exc_info=exc)
+                self.failed = exc
+            while inflight:
+                batch = inflight.popleft()
+                self._unpublished -= batch.count
+                for fut, _ in batch.waiters:
+                    if not fut.done():
+                        fut.set_exception(exc)
 
     def _schedule_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
         due = self.core.next_expiry()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from journal_streams import stream
 
+from venue import journal
 from venue.journal import FsyncPolicy, Journal, JournalConfig, JournalError, JournalReader, segment_paths
-from venue.journal_codec import _CODEC, TAGS, register
+from venue.journal_codec import _CODEC, TAGS, CodecError, register
 
 
 def write(directory: Path, n: int, *, batch: int = 50, seed: int = 1, config: JournalConfig | None = None) -> list[tuple[int, int, object]]:
@@ -35,10 +37,21 @@ def last_segment(directory: Path) -> Path:
     return segment_paths(directory)[-1][1]
 
 
-def test_round_trip_with_one_write_and_one_fsync_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    syncs: list[int] = []
-    real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """Every writev the journal makes, as (buffers, whether the file syncs each write)."""
+    writes: list[tuple[int, bool]] = []
+    real = os.writev
+
+    def writev(fd: int, buffers: list[bytearray]) -> int:
+        writes.append((len(buffers), bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DSYNC)))
+        return real(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", writev)
+    return writes
+
+
+def test_round_trip_with_one_synced_write_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = record_writes(monkeypatch)
     j = Journal.open(tmp_path)
     recs = list(stream(1, 120, operator=True))
     for seq, ts, cmd in recs[:100]:
@@ -47,15 +60,75 @@ def test_round_trip_with_one_write_and_one_fsync_per_batch(tmp_path: Path, monke
     for seq, ts, cmd in recs[100:]:
         j.append(seq, ts, cmd)
     j.flush()
-    j.flush()  # nothing queued: no write, no fsync
-    assert (j.flushes, j.records_written, len(syncs)) == (2, 120, 2)
+    j.flush()  # nothing queued: no write, no sync
+    assert (j.flushes, j.records_written, writes) == (2, 120, [(1, True), (1, True)])
     j.close()
     assert read(tmp_path) == recs
 
 
+def test_batches_taken_while_a_write_was_under_way_go_in_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = record_writes(monkeypatch)
+    j = Journal.open(tmp_path)
+    recs = list(stream(2, 90, operator=True))
+    taken = []
+    for i in range(0, 90, 30):
+        for seq, ts, cmd in recs[i:i + 30]:
+            j.append(seq, ts, cmd)
+        taken.append(j.take())
+        if i == 0:
+            taken.append(j.take())  # an empty take is skipped
+    assert [(first, count) for first, count, _ in taken] == [(1, 30), (31, 0), (31, 30), (61, 30)]
+    j.write(taken)
+    assert (j.flushes, j.records_written, writes) == (1, 90, [(3, True)])
+    j.close()
+    assert read(tmp_path) == recs
+
+
+def test_one_write_carries_at_most_max_write_bytes_and_rolls_segments_between_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = record_writes(monkeypatch)
+    monkeypatch.setattr(journal, "MAX_WRITE_BYTES", 5000)
+    j = Journal.open(tmp_path, JournalConfig(segment_bytes=8192))
+    recs = list(stream(3, 600, operator=True))
+    taken = []
+    for i in range(0, 600, 20):
+        for seq, ts, cmd in recs[i:i + 20]:
+            j.append(seq, ts, cmd)
+        taken.append(j.take())
+    j.write(taken)
+    assert j.records_written == 600 and len(writes) == j.flushes > 2
+    assert all(len(data) <= 5000 for data in journal_bytes_per_write(taken, [n for n, _ in writes]))
+    j.close()
+    assert len(segment_paths(tmp_path)) > 2
+    assert read(tmp_path) == recs
+
+
+def journal_bytes_per_write(taken: list[tuple[int, int, bytearray]], buffers_per_write: list[int]) -> list[bytes]:
+    out, i = [], 0
+    for n in buffers_per_write:
+        out.append(b"".join(t[2] for t in taken[i:i + n]))
+        i += n
+    assert i == len(taken)
+    return out
+
+
 def test_fsync_never_writes_without_syncing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = record_writes(monkeypatch)
     monkeypatch.setattr(os, "fdatasync", lambda fd: pytest.fail("fsync under FsyncPolicy.NEVER"))
-    recs = write(tmp_path, 200, config=JournalConfig(fsync=FsyncPolicy.NEVER))
+    recs = write(tmp_path / "j", 200, config=JournalConfig(fsync=FsyncPolicy.NEVER))
+    assert read(tmp_path / "j") == recs
+    assert writes and not any(synced for _, synced in writes)
+
+
+def test_a_batch_holding_a_command_the_codec_cannot_carry_is_refused_whole(tmp_path: Path) -> None:
+    j = Journal.open(tmp_path)
+    recs = list(stream(4, 4))
+    cmds = [cmd for _, _, cmd in recs]
+    cmds[2] = dataclasses.replace(cmds[2], cl_ord_id=None)  # type: ignore[type-var]
+    with pytest.raises(CodecError, match="cannot journal seq 3"):
+        j.append_batch(1, [ts for _, ts, _ in recs], cmds)
+    assert j.last_seq == 0 and j.take()[1] == 0
+    j.append_batch(1, [ts for _, ts, _ in recs], [cmd for _, _, cmd in recs])
+    j.close()
     assert read(tmp_path) == recs
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import pickle
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,11 @@ from venue.snapshot import _HEADER, FORMAT_VERSION, MAGIC, SnapshotConfig, load,
 
 async def run_venue(var: Path, n: int, *, seed: int = 1, every: int = 250, start: int = 0) -> tuple[Sequencer, list[Event]]:
     """A sequencer over a recovered core: journal, snapshot every `every`, feed commands
-    start..n of the stream, stop cleanly without a final snapshot."""
+    start..n of the stream, stop cleanly without a final snapshot. The core runs at most
+    one batch ahead of the journal, so snapshots fall about every `every` commands (further
+    ahead, it may run through the whole stream before the first write completes)."""
     rec = recover(new_engine(), var / "journal", var / "snapshots")
-    seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts, max_batch=64)
+    seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts, max_batch=64, max_unpublished=64)
     published: list[Event] = []
     seq.subscribers.append(published.extend)
     snapper = Snapshotter(seq, var / "snapshots", SnapshotConfig(every=every, keep=3))
@@ -139,31 +142,38 @@ async def test_snapshot_failing_half_way_through_restore_leaves_a_pristine_core(
 
 
 class HeldJournal:
-    """A journal stub whose write of any batch reaching `hold_from` waits for `gate`."""
+    """A journal stub whose writes wait for the test: the first one's until `release_first`,
+    and any reaching `hold_from` until `gate`."""
 
     def __init__(self, hold_from: int) -> None:
         import threading
 
         self.hold_from, self.gate, self.held = hold_from, threading.Event(), threading.Event()
+        self.first, self.release_first = threading.Event(), threading.Event()
         self.pending: list[int] = []
 
-    def append(self, seq: int, ts: int, cmd: object) -> None:
-        self.pending.append(seq)
+    def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[object]) -> None:
+        self.pending += range(first_seq, first_seq + len(cmds))
 
     def take(self) -> list[int]:
         taken, self.pending = self.pending, []
         return taken
 
-    def write(self, taken: list[int]) -> None:
-        if taken and taken[-1] >= self.hold_from:
+    def write(self, taken: Sequence[list[int]]) -> None:
+        seqs = [s for t in taken for s in t]
+        if seqs and seqs[-1] >= self.hold_from:
             self.held.set()
             assert self.gate.wait(10), "gate never opened"
+        elif not self.first.is_set():
+            self.first.set()
+            assert self.release_first.wait(10), "first write never released"
 
 
 async def test_a_snapshot_ahead_of_the_journal_waits_for_it(tmp_path: Path) -> None:
-    """The sequencer runs batch 2 through the core while batch 1 is published; a snapshot
-    taken then holds batch 2's state, so it must not reach disk before batch 2's journal
-    write completes: a crash in between would recover an order no client was told of."""
+    """The sequencer runs batch 2 through the core while batch 1 is written; a snapshot
+    taken when batch 1 is published holds batch 2's state, so it must not reach disk before
+    batch 2's journal write completes: a crash in between would recover an order no client
+    was told of."""
     from matching_support import BUY, order
 
     journal = HeldJournal(hold_from=2)
@@ -172,7 +182,15 @@ async def test_a_snapshot_ahead_of_the_journal_waits_for_it(tmp_path: Path) -> N
     seqr.subscribers.append(snaps)
     task = asyncio.create_task(seqr.run())
     seqr.submit(order("o1", BUY, 1, 90))
+    await asyncio.wait_for(asyncio.to_thread(journal.first.wait, 10), 15)  # batch 1 is being written
     seqr.submit(order("o2", BUY, 1, 91))
+
+    async def applied_twice() -> None:
+        while seqr.next_seq < 3:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(applied_twice(), 10)
+    journal.release_first.set()
     await asyncio.wait_for(asyncio.to_thread(journal.held.wait, 10), 15)
     await asyncio.sleep(0.2)  # batch 1 published, its snapshot captured at seq 2
     assert seqr.durable_seq == 1 and list(snapshot_paths(tmp_path)) == []

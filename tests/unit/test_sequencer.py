@@ -49,16 +49,17 @@ class JournalStub:
     durable: int = 0  # the last seq a write made durable
     taken: int = 0
 
-    def append(self, seq: int, ts: int, cmd: Command) -> None:
-        self.appended.append((seq, ts, cmd))
+    def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[Command]) -> None:
+        self.appended += zip(range(first_seq, first_seq + len(cmds)), stamps, cmds, strict=True)
 
     def take(self) -> list[tuple[int, int, Command]]:
         batch, self.taken = self.appended[self.taken:], len(self.appended)
         return batch
 
-    def write(self, batch: list[tuple[int, int, Command]]) -> None:
-        if batch:
-            self.durable = batch[-1][0]
+    def write(self, taken: Sequence[list[tuple[int, int, Command]]]) -> None:
+        for batch in taken:
+            if batch:
+                self.durable = batch[-1][0]
 
 
 class Clock:
@@ -223,6 +224,38 @@ async def test_core_exception_stops_the_sequencer_without_journaling_the_failing
     assert isinstance(h.sequencer.failed, AssertionError)
 
 
+class RefusingJournal(JournalStub):
+    """A journal that cannot carry one command (say, a type with no journal tag)."""
+
+    def __init__(self, refuse: str) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[Command]) -> None:
+        if any(isinstance(c, NewOrder) and c.cl_ord_id == self.refuse for c in cmds):
+            raise ValueError(f"cannot journal {self.refuse}")
+        super().append_batch(first_seq, stamps, cmds)
+
+
+async def test_a_batch_the_journal_cannot_take_is_not_published_and_stops_the_sequencer() -> None:
+    """Nothing the journal did not take may be heard of: not the command it refused, nor
+    the others of its batch; batches before it are published once written."""
+    core, journal, seen = RecordingCore(new_engine()), RefusingJournal("bad"), []
+    seqr = Sequencer(core, journal=journal, subscribers=[lambda evs: seen.extend(evs)], max_batch=2)
+    task = asyncio.create_task(seqr.run())
+    first = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
+    await asyncio.wait_for(first, WAIT)
+    calls = [asyncio.ensure_future(seqr.call(order(c, BUY, 1, 91))) for c in ("o2", "bad")]
+    for call in calls:
+        with pytest.raises(ValueError, match="cannot journal bad"):
+            await asyncio.wait_for(call, WAIT)
+    with pytest.raises(ValueError, match="cannot journal bad"):
+        await asyncio.wait_for(task, WAIT)
+    assert [c.cl_ord_id for _, _, c in journal.appended] == ["o1"]  # type: ignore[union-attr]
+    assert {e.order.cl_ord_id for e in seen if isinstance(e, ExecReport)} == {"o1"}
+    assert seqr.durable_seq == 1
+
+
 async def test_commands_queued_behind_a_core_failure_are_not_applied(start: Start) -> None:
     """Fail-stop means no command runs on the state a broken invariant left behind."""
     h = start(boom="bad")
@@ -277,13 +310,13 @@ class GatedJournal(JournalStub):
         self.writing = threading.Event()
         self.fail = fail
 
-    def write(self, batch: list[tuple[int, int, Command]]) -> None:
+    def write(self, taken: Sequence[list[tuple[int, int, Command]]]) -> None:
         self.writing.set()
         if not self.gate.wait(WAIT):
             raise TimeoutError("gate never opened")
         if self.fail:
             raise OSError(28, "No space left on device")
-        super().write(batch)
+        super().write(taken)
 
 
 async def test_the_next_batch_runs_while_one_is_written_but_nothing_is_published_before_its_write() -> None:
