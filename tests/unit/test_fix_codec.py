@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -31,6 +32,20 @@ def test_limit_order_in_ticks_and_lots() -> None:
     cmd = new()
     assert cmd == NewOrder(session="S1", firm="FIRM1", account="FIRM1-A", cl_ord_id="C1", symbol="BTC-PERP", side=Side.BUY,
                            ord_type=OrdType.LIMIT, qty=2, price=200001, tif=TimeInForce.DAY, stp=StpMode.CANCEL_RESTING)
+
+
+def test_prices_and_sizes_are_read_on_each_instruments_own_grid_every_time() -> None:
+    """The grid cache is keyed by text and step: the same text gives each instrument its own
+    answer, and asking again gives the same one."""
+    other = replace(INSTRUMENTS["BTC-PERP"], symbol="COARSE", tick_size=Decimal(10), lot_size=Decimal(5))
+    insts = {**INSTRUMENTS, "COARSE": other}
+    for _ in range(2):
+        fine = decode_new_order({**BASE, 44: "100005", 38: "10"}, "S1", "FIRM1", insts, StpMode.CANCEL_RESTING)
+        coarse = decode_new_order({**BASE, 55: "COARSE", 44: "100005", 38: "10"}, "S1", "FIRM1", insts, StpMode.CANCEL_RESTING)
+        coarse_ok = decode_new_order({**BASE, 55: "COARSE", 44: "100010", 38: "10"}, "S1", "FIRM1", insts, StpMode.CANCEL_RESTING)
+        assert isinstance(fine, NewOrder) and (fine.price, fine.qty) == (200010, 10)
+        assert isinstance(coarse, RejectRequest) and coarse.reason is RejectReason.INVALID_PRICE
+        assert isinstance(coarse_ok, NewOrder) and (coarse_ok.price, coarse_ok.qty) == (10001, 2)
 
 
 def test_venue_flags_stop_iceberg_and_gtd() -> None:
