@@ -78,8 +78,7 @@ def test_cancel_on_disconnect_and_resend_after_reconnect(venue: VenueThread) -> 
     b.send("H", [(11, "G1"), (55, "BTC-PERP"), (54, 1)])  # another firm cannot see it
     assert get(b.expect_type("8", t11="G1", t150="I"), 39) == "8"
     # the venue canceled both; the reports wait in FIRM1's store
-    a.connect()
-    a.logon()
+    a.logon_again()
     cancels = [a.expect_type("8", t11=cl, t150="4") for cl in ("G1", "G2")]
     assert all(get(m, 43) == "Y" and get(m, 58) == "cancel on disconnect" for m in cancels)
     assert venue.call(lambda: len(venue.venue.engine.orders)) == 0  # type: ignore[union-attr]
@@ -91,7 +90,7 @@ def test_cancel_on_disconnect_off_for_the_firm(venue: VenueThread) -> None:
     c.new_order("K1", "BTC-PERP", 1, 1, "99000", account="FIRM3-A")
     c.expect_type("8", t11="K1", t150="0")
     c.logout()
-    assert get(c.logon(), 35) == "A"
+    assert get(c.logon_again(), 35) == "A"
     c.send("H", [(11, "K1"), (55, "BTC-PERP"), (54, 1)])
     assert get(c.expect_type("8", t11="K1", t150="I"), 39) == "0"
 
