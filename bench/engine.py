@@ -4,7 +4,8 @@ One seeded synthetic stream (passive adds around a drifting mid, cancels of live
 aggressive limit orders that sweep several levels) runs through:
   baseline   a minimal price-time book that does nothing but match (below, ~50 lines)
   core       MatchingEngine.apply: full events, every order type's checks, STP, ids
-  sequencer  the asyncio Sequencer driving the core (no journal: fsync is bench/journal.py's)
+  sequencer  the asyncio Sequencer driving the core (no journal: fsync is bench/journal.py's),
+             with the cyclic GC on and tuned as the venue process runs it (venue/gc_tuning.py)
 
 It prints orders/s (the best of --rounds interleaved passes, each on fresh state, in CPU
 time so that other work on a shared machine counts as little as it can; the sequencer's
@@ -30,6 +31,7 @@ from sortedcontainers import SortedList
 
 from venue.commands import CancelOrder, Command, NewOrder
 from venue.events import Event
+from venue.gc_tuning import tune_gc
 from venue.instruments import Instrument
 from venue.matching import MatchingEngine
 from venue.sequencer import Sequencer
@@ -232,6 +234,7 @@ def main() -> None:
     core_lat = latencies(lambda c: engine.apply(next(seqs), 1, c), cmds)
     engine = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS})
     n_events = sum(len(engine.apply(i, 1, c)) for i, c in enumerate(cmds, 1))
+    tune_gc()  # last: the sequencer runs as in the venue process, the cyclic GC tuned and on
     seq_rate, seq_lat = asyncio.run(run_sequencer(cmds))
     print(f"{'baseline (minimal book)':<26} {base_rate:>11,.0f} orders/s   {percentiles(base_lat)}")
     print(f"{'core (MatchingEngine)':<26} {core_rate:>11,.0f} orders/s   {percentiles(core_lat)}   ({n_events:,} events)")

@@ -12,7 +12,6 @@ A second SIGINT/SIGTERM during shutdown forces an immediate exit.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from venue.config import VenueConfig
 from venue.core import VenueCore, new_core
 from venue.events import CommandRejected
 from venue.fix.gateway import OrderEntryGateway
+from venue.gc_tuning import tune_gc
 from venue.matching import MatchingEngine
 from venue.recovery import Durable
 from venue.refdata import ReferenceData, open_reference, save_limits
@@ -158,37 +158,6 @@ async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
     stopper.cancel()
     await venue.stop()
     return 1 if venue.sequencer.failed is not None else 0
-
-
-YOUNG_GC_THRESHOLD = 5_000  # tracked objects allocated (net) between two collections
-
-
-def tune_gc() -> None:
-    """Keep the cyclic GC's pauses short. A collection walks every tracked object of the
-    generations it collects, and a venue's objects mostly live long (resting orders, their
-    views, the risk state): a full pass over a book of 50,000 resting orders stalled acks
-    for ~100 ms, and young collections of 50,000 objects for 8-35 ms on a busy machine.
-
-    The objects alive after startup (reference data, the recovered book, modules) are
-    frozen out of collection. Then every collection examines only what was allocated since
-    the previous one (at most YOUNG_GC_THRESHOLD objects, well under a millisecond), and
-    what survives it is frozen too (`_freeze_survivors`), so it is never walked again:
-    the older generations stay empty and no pass ever grows with the book. What this gives
-    up: a reference cycle among objects that have already survived a collection is not
-    reclaimed. Measured (bench/fix_e2e.py loads, rest and trade, 1 and 4 sessions, and
-    after cancel-on-disconnect): a full collection found no cyclic garbage at all; what
-    the venue drops is freed by reference counting, which freezing does not stop."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, 10, 10)
-    if _freeze_survivors not in gc.callbacks:
-        gc.callbacks.append(_freeze_survivors)
-
-
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    """gc callback: after each collection, move its survivors out of the collected generations."""
-    if phase == "stop":
-        gc.freeze()
 
 
 def run(cfg: VenueConfig) -> int:

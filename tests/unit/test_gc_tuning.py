@@ -1,4 +1,4 @@
-"""venue/app.py tune_gc: each collection walks only what is new since the previous one;
+"""venue/gc_tuning.py tune_gc: each collection walks only what is new since the previous one;
 its survivors are frozen, and young cyclic garbage is still reclaimed."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from venue.app import YOUNG_GC_THRESHOLD, _freeze_survivors, tune_gc
+from venue.gc_tuning import YOUNG_GC_THRESHOLD, _freeze_survivors, tune_gc
 
 
 @pytest.fixture
