@@ -9,7 +9,8 @@ limit and IOC orders that sweep levels) feeds:
             not a power loss)
   e2e       the Sequencer driving MatchingEngine, then VenueCore (risk around it), with
             no journal, a journal with fsync off, and a journal with fsync per batch; the
-            journal's cost is the drop in commands/s against no journal (target: < 20%)
+            journal's cost is the drop in commands/s against no journal (target: < 20%),
+            under the venue process's GC tuning (--gc default: CPython's)
   restart   a journal of --commands records (1,000,000 by default) and a snapshot at
             --commands - 100,000, both of VenueCore (the core the venue runs): time to
             recover from the journal alone, and from the snapshot plus the last 100,000
@@ -19,7 +20,7 @@ Files go under --dir (default var/bench-journal, a real disk: /tmp may be tmpfs,
 fsync costs nothing) and are removed at the end.
 
     python3 bench/journal.py [--commands 1000000] [--e2e 200000] [--rounds 3] [--seed 7] [--dir var/bench-journal]
-                             [--only codec|append|e2e|restart ...]
+                             [--gc venue|default] [--only codec|append|e2e|restart ...]
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ SYMBOLS = ("BTC-PERP", "ETH-PERP")
 FIRMS = [f"FIRM{i}" for i in range(5)]
 ACCOUNTS = {f"{f}-A{j}": f for f in FIRMS for j in range(4)}
 T0 = 1_790_000_000_000_000
+GC_DEFAULT = gc.get_threshold()
 
 
 def instrument(symbol: str, ref: int) -> Instrument:
@@ -135,6 +137,15 @@ def bench_append(cmds: list[Command], base: Path) -> None:
             shutil.rmtree(d)
 
 
+def venue_gc() -> None:
+    """The cyclic GC as the venue process runs it: venue.app.tune_gc's freeze and thresholds.
+    Not imported from there: venue.app loads quickfix and duckdb, and duckdb's objects, once
+    frozen, make nanobind report leaks at exit."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
+
+
 def new_venue_core() -> VenueCore:
     """The core the venue runs: risk (no limits configured) and operator controls around the engine."""
     return VenueCore([instrument("BTC-PERP", 100_000), instrument("ETH-PERP", 3_500)], ACCOUNTS, RiskConfig())
@@ -153,10 +164,16 @@ async def _drive(core: Core, cmds: list[Command], journal: Journal | None, max_b
     return len(cmds) / (time.perf_counter() - t), len(cmds) / (time.process_time() - c0)
 
 
-def bench_e2e(cmds: list[Command], base: Path, rounds: int) -> None:
+def bench_e2e(cmds: list[Command], base: Path, rounds: int, gc_policy: str) -> None:
     """Best of `rounds` interleaved runs per setting, in wall time and in this process's CPU
     time: the machine is shared, and CPU time is what other loads disturb least (it does
-    not count waiting for fsync, which the wall figure does)."""
+    not count waiting for fsync, which the wall figure does).
+
+    gc_policy "venue" runs the cyclic GC as the venue process does (venue_gc: what exists
+    before the run frozen, collections far less often). Under CPython's
+    default thresholds full collections walk the whole stream and book every few batches,
+    and how many fall in a run moves with how long the unpublished batches' events live:
+    noise that is not the venue's, and that inflates every setting's time alike."""
     setups = (("no journal", None), ("fsync off", FsyncPolicy.NEVER), ("fsync per batch", FsyncPolicy.BATCH))
     for core_name, build in (("MatchingEngine", new_engine), ("VenueCore", new_venue_core)):
         for max_batch in (512, 64):
@@ -166,8 +183,14 @@ def bench_e2e(cmds: list[Command], base: Path, rounds: int) -> None:
                 for name, fsync in setups:
                     d = base / f"e2e-{name.replace(' ', '-')}"
                     j = Journal.open(d, JournalConfig(fsync=fsync)) if fsync is not None else None
-                    gc.collect()
-                    w, c = asyncio.run(_drive(build(), cmds, j, max_batch))
+                    core = build()
+                    if gc_policy == "venue":
+                        venue_gc()
+                    else:
+                        gc.collect()
+                    w, c = asyncio.run(_drive(core, cmds, j, max_batch))
+                    gc.unfreeze()
+                    gc.set_threshold(*GC_DEFAULT)
                     wall[name], cpu[name] = max(wall.get(name, 0.0), w), max(cpu.get(name, 0.0), c)
                     if j is not None:
                         j.close()
@@ -227,6 +250,7 @@ def main() -> None:
     ap.add_argument("--e2e", type=int, default=200_000, help="commands through the sequencer per e2e run")
     ap.add_argument("--rounds", type=int, default=3, help="e2e runs per setting; the best is shown")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--gc", choices=("venue", "default"), default="venue", help="e2e: the venue process's GC tuning, or CPython's default")
     ap.add_argument("--dir", type=Path, default=Path("var/bench-journal"))
     ap.add_argument("--only", choices=("codec", "append", "e2e", "restart"), action="append", help="run only these parts (repeatable)")
     args = ap.parse_args()
@@ -248,8 +272,8 @@ def main() -> None:
             print(f"journal append + flush alone (files under {base}):")
             bench_append(cmds, base)
         if "e2e" in parts:
-            print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}:")
-            bench_e2e(cmds[:args.e2e], base, args.rounds)
+            print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}, {args.gc} GC:")
+            bench_e2e(cmds[:args.e2e], base, args.rounds, args.gc)
         if "restart" in parts:
             print("restart (VenueCore: the engine, risk state and throttle buckets):")
             bench_restart(cmds[:args.commands], base, args.tail)

@@ -270,6 +270,7 @@ class Journal:
         self.records_written = 0
         self.bytes_written = 0
         self.flushes = 0  # write (and sync) calls made
+        self.syncs = config.fsync is FsyncPolicy.BATCH  # write() waits for the disk (the sequencer writes on its journal thread)
         self._codec = codec()
         self._framers = self._codec.framers
         self._pending = bytearray()  # framed records appended since the last take()

@@ -7,7 +7,7 @@ threads); one asyncio task takes them in batches and, for each batch:
     2. runs the core (pre-trade risk, then matching): command -> [Event]
     3. journals the commands and makes the batch durable (group commit: one synced write
        per batch, or for all the batches that queued during the last one, on the journal
-       thread: venue/journal_writer.py)
+       thread: venue/journal_writer.py; a journal that does not sync is written right here)
     4. appends the book deltas the batch left (conflated per level)
     5. publishes the batch's events, in sequence order, to every subscriber, once its
        journal write has completed
@@ -54,6 +54,8 @@ class Core(Protocol):
 
 class Journal(Protocol):
     """The durable command log (venue/journal.py)."""
+
+    syncs: bool  # whether write() waits for the disk: then it runs on the journal thread
 
     def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[Command]) -> None:
         """Queue stamped commands, seqs first_seq on (loop thread, no I/O): all, or none and raise."""
@@ -106,6 +108,8 @@ class Sequencer:
         self._wakeup: asyncio.Future[None] | None = None
         self._room = True  # whether run() takes a new command now (else a submit need not wake it)
         self._unpublished = 0  # commands in batches not yet published
+        self._unsubmitted = 0  # commands framed in the journal, not yet handed to its thread
+        self._framed_seq = next_seq - 1  # the last of them
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._closed = False  # run() has ended: nothing more is taken
@@ -154,7 +158,7 @@ class Sequencer:
         journal could not be written."""
         self._loop = loop = asyncio.get_running_loop()
         writer = None
-        if self.journal is not None:
+        if self.journal is not None and self.journal.syncs:
             writer = JournalWriter(self.journal, self.durable_seq, lambda: loop.call_soon_threadsafe(self._wake))
         inflight: deque[_Batch] = deque()  # processed, in journal order, not yet published
         try:
@@ -169,6 +173,8 @@ class Sequencer:
                     continue
                 if inflight:  # the journal is behind: wait for a write (or for commands, if there is room)
                     assert writer is not None
+                    if self._unsubmitted:
+                        self._hand_over(writer)
                     writer.waiting = True
                     self._publish_durable(inflight, writer)  # after `waiting`: see JournalWriter._notify
                     if inflight:
@@ -206,7 +212,7 @@ class Sequencer:
     def _process_batch(self, loop: asyncio.AbstractEventLoop, writer: JournalWriter | None) -> _Batch | None:
         """Steps 1-4 for up to max_batch queued commands; step 3's write runs on the journal
         thread while the loop goes on to the next batch. None if the journal could not take
-        the batch: then nothing of it is published, and the venue stops."""
+        or write the batch: then nothing of it is published, and the venue stops."""
         pending, core, journal = self._pending, self.core, self.journal
         n = min(len(pending), self.max_batch)
         events: list[Event] = []
@@ -237,23 +243,41 @@ class Sequencer:
             if fut is not None:
                 waiters.append((fut, out))
         self.next_seq, self.last_ts = seq + 1, ts
-        # 3. journal: framed here, handed to the journal thread, written with what else queues meanwhile
-        if journal is not None and writer is not None and applied:
+        # 3. journal: framed here; synced on the journal thread with what else queues meanwhile,
+        # or, for a journal that does not sync, written here (a copy into the page cache: a
+        # hand-off to the thread would cost more, and hold the batch's events longer)
+        if journal is not None and applied:
             try:
                 journal.append_batch(first, stamps, applied)
-            except Exception as exc:  # a command the journal cannot carry: a broken invariant too
-                log.critical("journal cannot take seqs %d-%d; stopping the venue", first, seq, exc_info=True)
+                if writer is None:
+                    journal.write((journal.take(),))
+            except Exception as exc:  # a command the journal cannot carry, or a failed write
+                log.critical("journal failed on seqs %d-%d; stopping the venue", first, seq, exc_info=True)
                 self.failed = exc
                 for fut, _ in waiters:
                     if not fut.done():
                         fut.set_exception(exc)
                 return None
-            writer.submit(seq, journal.take())
+            if writer is not None:
+                self._framed_seq = seq
+                self._unsubmitted += len(applied)
+                if self._unsubmitted >= self.max_unpublished // 4 or not self._pending:
+                    self._hand_over(writer)
         # 4. book deltas
         events.extend(core.drain_book_deltas(seq, ts))
         self._schedule_expiry(loop)
         self._unpublished += len(applied)
         return _Batch(seq, len(applied), events, waiters)
+
+    def _hand_over(self, writer: JournalWriter) -> None:
+        """Give the journal thread what was framed since the last hand-off. While commands
+        keep coming this waits for a quarter of max_unpublished: each hand-off wakes that
+        thread, which must then take the interpreter lock from the busy loop (the loop stalls
+        until the OS runs it), so fewer, larger writes cost the loop less. Once the queue is
+        empty, or the loop would wait on the journal, it hands over at once."""
+        assert self.journal is not None
+        writer.submit(self._framed_seq, self.journal.take())
+        self._unsubmitted = 0
 
     def _publish_durable(self, inflight: deque[_Batch], writer: JournalWriter | None) -> None:
         """5. publish, in order, every batch at the head whose write has completed. A failed

@@ -151,6 +151,7 @@ class HeldJournal:
         self.hold_from, self.gate, self.held = hold_from, threading.Event(), threading.Event()
         self.first, self.release_first = threading.Event(), threading.Event()
         self.pending: list[int] = []
+        self.syncs = True
 
     def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[object]) -> None:
         self.pending += range(first_seq, first_seq + len(cmds))

@@ -48,6 +48,8 @@ class JournalStub:
     appended: list[tuple[int, int, Command]] = field(default_factory=list)
     durable: int = 0  # the last seq a write made durable
     taken: int = 0
+    syncs: bool = True  # written on the journal thread
+    writers: set[str] = field(default_factory=set)  # the threads write() ran on
 
     def append_batch(self, first_seq: int, stamps: Sequence[int], cmds: Sequence[Command]) -> None:
         self.appended += zip(range(first_seq, first_seq + len(cmds)), stamps, cmds, strict=True)
@@ -57,6 +59,7 @@ class JournalStub:
         return batch
 
     def write(self, taken: Sequence[list[tuple[int, int, Command]]]) -> None:
+        self.writers.add(threading.current_thread().name)
         for batch in taken:
             if batch:
                 self.durable = batch[-1][0]
@@ -183,6 +186,51 @@ async def test_every_command_is_journaled_and_flushed_before_its_events_are_publ
     assert [(s, t) for s, t, _ in h.journal.appended] == [(s, t) for s, t, _ in h.core.applied]
     assert all(durable >= last_seq for last_seq, durable in durable_at_publish)
     assert durable_at_publish[-1] == (5, 5)
+
+
+@pytest.mark.parametrize("syncs", [True, False])
+async def test_a_journal_that_syncs_is_written_on_the_journal_thread_one_that_does_not_on_the_loop(syncs: bool) -> None:
+    """A write that waits for the disk runs off the loop; one that does not (fsync off) is a
+    copy into the page cache, done on the loop before the batch is published."""
+    journal, seen = JournalStub(syncs=syncs), []
+    seqr = Sequencer(RecordingCore(new_engine()), journal=journal, subscribers=[lambda evs: seen.append(max(e.seq for e in evs))], max_batch=2)
+    task = asyncio.create_task(seqr.run())
+    for i in range(5):
+        seqr.submit(order(f"o{i}", BUY, 1, 90 + i))
+    await asyncio.wait_for(seqr.call(order("last", BUY, 1, 80)), WAIT)
+    seqr.stop()
+    await asyncio.wait_for(task, WAIT)
+    assert journal.writers == ({"journal"} if syncs else {threading.current_thread().name})
+    assert journal.durable == 6 and seen == sorted(seen) and seen[-1] == 6
+
+
+class CountingJournal(JournalStub):
+    """Counts the commands each take() hands over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken_sizes: list[int] = []
+
+    def take(self) -> list[tuple[int, int, Command]]:
+        batch = super().take()
+        self.taken_sizes.append(len(batch))
+        return batch
+
+
+async def test_while_commands_queue_the_journal_thread_is_handed_a_quarter_of_max_unpublished_at_a_time() -> None:
+    """Each hand-off wakes the journal thread (which then takes the interpreter lock from the
+    loop): under a queue, batches go over max_unpublished // 4 commands at a time; every
+    command is still written and published, in order."""
+    journal, seen = CountingJournal(), []
+    seqr = Sequencer(RecordingCore(new_engine()), journal=journal, subscribers=[lambda evs: seen.extend(e.seq for e in evs)],
+                     max_batch=10, max_unpublished=200)
+    task = asyncio.create_task(seqr.run())
+    for i in range(1000):
+        seqr.submit(order(f"o{i}", BUY if i % 2 else SELL, 1, 90 + i % 7))
+    seqr.stop()
+    await asyncio.wait_for(task, WAIT)
+    assert journal.taken_sizes == [50] * 20
+    assert journal.durable == 1000 and seen == sorted(seen) and seen[-1] == 1000
 
 
 async def test_gtd_expiry_is_scheduled_from_next_expiry(start: Start) -> None:
@@ -341,10 +389,12 @@ async def test_the_next_batch_runs_while_one_is_written_but_nothing_is_published
     assert {s for batch in seen for s in batch} == {1, 2} and journal.durable == 2
 
 
-async def test_a_failed_journal_write_stops_the_sequencer_and_publishes_nothing_of_it() -> None:
+@pytest.mark.parametrize("syncs", [True, False])
+async def test_a_failed_journal_write_stops_the_sequencer_and_publishes_nothing_of_it(syncs: bool) -> None:
     """A write that fails (disk full) means the batch is not durable: no subscriber and no
     caller hears of it, later commands are refused, and run() raises the error."""
     core, journal, seen = RecordingCore(new_engine()), GatedJournal(fail=True), []
+    journal.syncs = syncs
     seqr = Sequencer(core, journal=journal, subscribers=[seen.append])
     task = asyncio.create_task(seqr.run())
     call = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
