@@ -17,6 +17,7 @@ order trades (every order is one acknowledgement, as at the baseline), and `trad
 half the orders trade, so the venue also sends two fill reports per trade and writes the
 trade to the ledger. The ratio is taken on `rest`, the like-for-like comparison; `trade`
 is printed beside it. The load generator runs in this process, on the same machine.
+Where the venue's ack latency goes, stage by stage: bench/fix_stages.py.
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ def sessions(n: int) -> list[LoadSession]:
     return [LoadSession(f"BENCH{k}", f"bench{k}", f"bench{k}-secret", (f"BENCH{k}-A", f"BENCH{k}-B")) for k in range(1, n + 1)]
 
 
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 60.0) -> None:
+    """Until a server process accepts connections on `port`; raises if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{proc.args!r} did not listen on {port}")
+
+
 class Server:
     def __init__(self, kind: str, root: Path) -> None:
         self.kind, self.root = kind, root
@@ -85,16 +100,8 @@ class Server:
         }[self.kind]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"{self.kind} did not listen")
+        wait_listening(self.proc, self.port, self.log)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
