@@ -37,6 +37,7 @@ from pathlib import Path
 
 from venue.commands import CancelOrder, Command, NewOrder, ReplaceOrder
 from venue.core import VenueCore
+from venue.gc_tuning import tune_gc
 from venue.instruments import Instrument
 from venue.journal import FsyncPolicy, Journal, JournalConfig, JournalReader
 from venue.journal_codec import Decoder, codec
@@ -51,7 +52,6 @@ SYMBOLS = ("BTC-PERP", "ETH-PERP")
 FIRMS = [f"FIRM{i}" for i in range(5)]
 ACCOUNTS = {f"{f}-A{j}": f for f in FIRMS for j in range(4)}
 T0 = 1_790_000_000_000_000
-GC_DEFAULT = gc.get_threshold()
 
 
 def instrument(symbol: str, ref: int) -> Instrument:
@@ -137,15 +137,6 @@ def bench_append(cmds: list[Command], base: Path) -> None:
             shutil.rmtree(d)
 
 
-def venue_gc() -> None:
-    """The cyclic GC as the venue process runs it: venue.app.tune_gc's freeze and thresholds.
-    Not imported from there: venue.app loads quickfix and duckdb, and duckdb's objects, once
-    frozen, make nanobind report leaks at exit."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1_000)
-
-
 def new_venue_core() -> VenueCore:
     """The core the venue runs: risk (no limits configured) and operator controls around the engine."""
     return VenueCore([instrument("BTC-PERP", 100_000), instrument("ETH-PERP", 3_500)], ACCOUNTS, RiskConfig())
@@ -169,8 +160,9 @@ def bench_e2e(cmds: list[Command], base: Path, rounds: int, gc_policy: str) -> N
     time: the machine is shared, and CPU time is what other loads disturb least (it does
     not count waiting for fsync, which the wall figure does).
 
-    gc_policy "venue" runs the cyclic GC as the venue process does (venue_gc: what exists
-    before the run frozen, collections far less often). Under CPython's
+    gc_policy "venue" runs the cyclic GC as the venue process does (venue/gc_tuning.py:
+    what exists before the run frozen, and so is what survives each collection; it stays
+    on for the rest of the bench). Under CPython's
     default thresholds full collections walk the whole stream and book every few batches,
     and how many fall in a run moves with how long the unpublished batches' events live:
     noise that is not the venue's, and that inflates every setting's time alike."""
@@ -185,12 +177,10 @@ def bench_e2e(cmds: list[Command], base: Path, rounds: int, gc_policy: str) -> N
                     j = Journal.open(d, JournalConfig(fsync=fsync)) if fsync is not None else None
                     core = build()
                     if gc_policy == "venue":
-                        venue_gc()
+                        tune_gc()
                     else:
                         gc.collect()
                     w, c = asyncio.run(_drive(core, cmds, j, max_batch))
-                    gc.unfreeze()
-                    gc.set_threshold(*GC_DEFAULT)
                     wall[name], cpu[name] = max(wall.get(name, 0.0), w), max(cpu.get(name, 0.0), c)
                     if j is not None:
                         j.close()
