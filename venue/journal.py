@@ -367,7 +367,8 @@ class Journal:
         i = 0
         while i < len(batches):
             first = batches[i][0]
-            chunk, size, count = [], 0, 0
+            chunk: list[bytearray] = []
+            size = count = 0
             while i < len(batches) and len(chunk) < _IOV_MAX and (not chunk or size + len(batches[i][2]) <= MAX_WRITE_BYTES):
                 chunk.append(batches[i][2])
                 size += len(batches[i][2])

@@ -30,7 +30,7 @@ class Writable(Protocol):
 
 
 class JournalWriter:
-    def __init__(self, journal: Writable, durable_seq: int, wake: Callable[[], None]) -> None:
+    def __init__(self, journal: Writable, durable_seq: int, wake: Callable[[], object]) -> None:
         self.journal = journal
         self.durable_seq = durable_seq  # the last seq of the last batch written (set on this thread only)
         self.error: Exception | None = None
@@ -60,7 +60,7 @@ class JournalWriter:
             if batches:
                 try:
                     self.journal.write([taken for _, taken in batches])
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any failed write stops the venue (the sequencer logs it critical)
                     self.error = exc
                     self._notify()
                     return

@@ -74,7 +74,7 @@ def utc_micros() -> int:
 
 class _Batch(NamedTuple):
     seq: int  # the last command's
-    count: int  # commands applied
+    applied: int  # commands run through the core
     events: list[Event]
     waiters: list[tuple[asyncio.Future[list[Event]], list[Event]]]
 
@@ -285,7 +285,7 @@ class Sequencer:
         durable = writer.durable_seq if writer is not None else self.next_seq - 1
         while inflight and inflight[0].seq <= durable:
             batch = inflight.popleft()
-            self._unpublished -= batch.count
+            self._unpublished -= batch.applied
             self.durable_seq = batch.seq
             if batch.events:
                 for sub in self.subscribers:
@@ -303,7 +303,7 @@ class Sequencer:
                 self.failed = exc
             while inflight:
                 batch = inflight.popleft()
-                self._unpublished -= batch.count
+                self._unpublished -= batch.applied
                 for fut, _ in batch.waiters:
                     if not fut.done():
                         fut.set_exception(exc)

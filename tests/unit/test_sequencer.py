@@ -192,7 +192,7 @@ async def test_every_command_is_journaled_and_flushed_before_its_events_are_publ
 async def test_a_journal_that_syncs_is_written_on_the_journal_thread_one_that_does_not_on_the_loop(syncs: bool) -> None:
     """A write that waits for the disk runs off the loop; one that does not (fsync off) is a
     copy into the page cache, done on the loop before the batch is published."""
-    journal, seen = JournalStub(syncs=syncs), []
+    journal, seen = JournalStub(syncs=syncs), list[int]()
     seqr = Sequencer(RecordingCore(new_engine()), journal=journal, subscribers=[lambda evs: seen.append(max(e.seq for e in evs))], max_batch=2)
     task = asyncio.create_task(seqr.run())
     for i in range(5):
@@ -221,7 +221,7 @@ async def test_while_commands_queue_the_journal_thread_is_handed_a_quarter_of_ma
     """Each hand-off wakes the journal thread (which then takes the interpreter lock from the
     loop): under a queue, batches go over max_unpublished // 4 commands at a time; every
     command is still written and published, in order."""
-    journal, seen = CountingJournal(), []
+    journal, seen = CountingJournal(), list[int]()
     seqr = Sequencer(RecordingCore(new_engine()), journal=journal, subscribers=[lambda evs: seen.extend(e.seq for e in evs)],
                      max_batch=10, max_unpublished=200)
     task = asyncio.create_task(seqr.run())
@@ -288,7 +288,7 @@ class RefusingJournal(JournalStub):
 async def test_a_batch_the_journal_cannot_take_is_not_published_and_stops_the_sequencer() -> None:
     """Nothing the journal did not take may be heard of: not the command it refused, nor
     the others of its batch; batches before it are published once written."""
-    core, journal, seen = RecordingCore(new_engine()), RefusingJournal("bad"), []
+    core, journal, seen = RecordingCore(new_engine()), RefusingJournal("bad"), list[Event]()
     seqr = Sequencer(core, journal=journal, subscribers=[lambda evs: seen.extend(evs)], max_batch=2)
     task = asyncio.create_task(seqr.run())
     first = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
@@ -393,7 +393,7 @@ async def test_the_next_batch_runs_while_one_is_written_but_nothing_is_published
 async def test_a_failed_journal_write_stops_the_sequencer_and_publishes_nothing_of_it(syncs: bool) -> None:
     """A write that fails (disk full) means the batch is not durable: no subscriber and no
     caller hears of it, later commands are refused, and run() raises the error."""
-    core, journal, seen = RecordingCore(new_engine()), GatedJournal(fail=True), []
+    core, journal, seen = RecordingCore(new_engine()), GatedJournal(fail=True), list[Sequence[Event]]()
     journal.syncs = syncs
     seqr = Sequencer(core, journal=journal, subscribers=[seen.append])
     task = asyncio.create_task(seqr.run())
