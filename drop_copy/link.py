@@ -11,9 +11,10 @@ later, never waited for). That is all drop copy costs the venue process.
 At most one line per TELL_INTERVAL_S: a batch published sooner after the last line is
 told with the next line, at most that much later. Without it, at 5,000 orders/s in
 batches of one or two the process woke, reread the journal's tail and handed over to its
-writer once per batch: measured (bench/fix_e2e.py's load, 1 session at 5,000/s), 71-73 us
-of its CPU per order without pacing against 46-57 us with it; on a machine short of CPU
-that is taken from the venue.
+writer once per batch. Measured on bench/fix_e2e.py's load (1 session at 5,000/s, three
+paired runs on a busy machine): 77-114 us of the process's CPU per order without pacing,
+57-97 us with it, 3-20 us less in each pair; on a machine short of CPU that is taken from
+the venue.
 """
 
 from __future__ import annotations
