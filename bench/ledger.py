@@ -6,19 +6,23 @@ quarter options on them, none expiring that day), `--trades` trades spread over 
 hourly index prints, marks every 4 hours, one deposit per account.
 
   ingest   the Fill events handed to the venue's LedgerWriter in sequencer-sized batches
-           (512 commands' worth), timed from the first hand-over until all are committed:
-           trades/s as the venue sustains it (the prepare and DuckDB stages overlap)
+           (512 commands' worth), timed from the first hand-over until all are committed
+           (each ingest one DuckDB transaction, its WAL synced): trades/s as the venue
+           sustains it (the prepare and DuckDB stages overlap), with the cyclic GC tuned as
+           the venue process runs it (venue/gc_tuning.py; --gc default: CPython's)
   eod      venue.clearing.eod.run_eod for the day: settlement prices, fees, premiums,
            variation margin, three funding rounds on the perpetuals, positions snapshot,
            one transaction (targets: ingest >= 200,000 trades/s, eod < 10 s)
   files    the 10 members' CSV statements and PositionReport files for the day
   matching bench/engine.py's order stream through the Sequencer, without and with the
-           ledger subscribed (each run in a fresh interpreter, interleaved, best of 3):
-           what keeping the ledger in the venue process costs matching
+           ledger subscribed (each run in a fresh interpreter, interleaved, best of 3, --gc
+           as above): what keeping the ledger in the venue process costs matching
 
     python3 bench/ledger.py [--trades 1000000] [--accounts 10000] [--instruments 20] [--orders 200000] [--seed 7]
+                            [--gc venue|default] [--dir var/bench-ledger]
 
-The ledger file is written under a temporary directory and removed afterwards.
+The ledger file is written under --dir (a real disk, as the venue's var/: /tmp may be
+tmpfs, where a sync costs nothing) and removed afterwards.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from venue.clearing.settings import ClearingConfig, FeeRates
 from venue.clearing.writer import LedgerWriter
 from venue.commands import Command, NewOrder
 from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, OrderView
+from venue.gc_tuning import tune_gc
 from venue.instruments import Instrument
 from venue.matching import MatchingEngine
 from venue.sequencer import Sequencer
@@ -153,11 +158,16 @@ def main() -> None:
     p.add_argument("--instruments", type=int, default=20)
     p.add_argument("--orders", type=int, default=200_000, help="orders for the matching comparison")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--gc", choices=("venue", "default"), default="venue", help="ingest and eod: the venue process's GC tuning, or CPython's default")
+    p.add_argument("--dir", type=Path, default=Path("var/bench-ledger"), help="where the ledger file is written (and removed)")
     p.add_argument("--matching-run", choices=["none", "ledger"], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.matching_run:  # one run of the matching comparison, in its own interpreter
-        with tempfile.TemporaryDirectory() as tmp:
+        a.dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
             cmds = engine_commands(engine_stream(a.orders, a.seed))
+            if a.gc == "venue":
+                tune_gc()
             print(asyncio.run(sequencer_rate(cmds, a.matching_run == "ledger", Path(tmp))))
         return
     insts = instruments(a.instruments)
@@ -165,21 +175,25 @@ def main() -> None:
     t0 = time.perf_counter()
     batches = stream(a.trades, insts, pairs, a.seed)
     print(f"generated {a.trades:,} trades for {a.accounts:,} accounts x {a.instruments} instruments in {time.perf_counter() - t0:.1f} s")
-    with tempfile.TemporaryDirectory() as tmp:
+    a.dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
         ledger = Ledger(Path(tmp) / "ledger.duckdb", instruments=insts, accounts=mapping, clearing=CLEARING)
         writer = LedgerWriter(ledger)
+        if a.gc == "venue":
+            tune_gc()  # as venue/app.py does once started: what is alive now (the day's events here) is frozen
         t0 = time.perf_counter()
         for b in batches:
             writer(b)
         writer.flush(timeout=600)
         ingest = time.perf_counter() - t0
         assert writer.failed is None and writer.trades == a.trades, (writer.failed, writer.trades)
-        print(f"ingest  {a.trades / ingest:>12,.0f} trades/s  ({a.trades:,} trades in {ingest:.2f} s, target >= 200,000)")
+        print(f"ingest  {a.trades / ingest:>12,.0f} trades/s  ({a.trades:,} trades in {ingest:.2f} s, {a.gc} GC;"
+              f" target >= 200,000: {a.trades / ingest / 200_000:.2f}x)")
         t0 = time.perf_counter()
         result = writer.submit(lambda led: run_eod(led, DAY, now_us=day_cutoff(DAY) + 1)).result(600)
         eod = time.perf_counter() - t0
         positions = ledger.con.execute("SELECT count(*) FROM eod_positions").fetchall()[0][0]
-        print(f"eod     {eod:>12.2f} s        ({positions:,} positions, {result.movements:,} cash movements; target < 10 s)")
+        print(f"eod     {eod:>12.2f} s        ({positions:,} positions, {result.movements:,} cash movements; target < 10 s: {eod / 10:.2f}x)")
         t0 = time.perf_counter()
         files = writer.submit(lambda led: write_statements(led.con, DAY, Path(tmp) / "out", currency="USD", comp_id="VENUE")).result(600)
         print(f"files   {time.perf_counter() - t0:>12.2f} s        ({len(files)} files for 10 members)")
@@ -191,7 +205,8 @@ def main() -> None:
         for _ in range(3):  # each run in a fresh interpreter: this one holds a million trades' objects
             for with_ledger in (False, True):
                 out = subprocess.run([sys.executable, __file__, "--matching-run", "ledger" if with_ledger else "none",
-                                      "--orders", str(a.orders), "--seed", str(a.seed)], capture_output=True, text=True, timeout=600, check=False)
+                                      "--orders", str(a.orders), "--seed", str(a.seed), "--gc", a.gc, "--dir", str(a.dir)],
+                                     capture_output=True, text=True, timeout=600, check=False)
                 if out.returncode != 0:
                     print(f"matching run ({'ledger' if with_ledger else 'none'}) failed, exit {out.returncode}: {out.stderr[-500:]}")
                     continue

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from venue.clearing import formulas as f
-from venue.clearing.ledger import E9, Position
+from venue.clearing.positions import E9, Position, PositionBook, apply_fills, decimal_column
 from venue.types import OptionRight
 
 # ---------------------------------------------------------------------------- fees
@@ -197,19 +200,56 @@ def test_years_between_is_act_365() -> None:
 
 def test_average_cost_position_and_realised_pnl() -> None:
     p = Position()
-    p.apply(2, 100 * E9)
-    p.apply(1, 103 * E9)
+    p = p.apply(2, 100 * E9)
+    p = p.apply(1, 103 * E9)
     assert (p.qty, p.avg_e9) == (3, 101 * E9)  # (200 + 103) / 3
-    p.apply(-2, 110 * E9)  # reducing keeps the average: realised 2 x (110 - 101) = 18
+    p = p.apply(-2, 110 * E9)  # reducing keeps the average: realised 2 x (110 - 101) = 18
     assert (p.qty, p.avg_e9, p.flow_e9 + p.qty * p.avg_e9) == (1, 101 * E9, 18 * E9)
-    p.apply(-3, 90 * E9)  # closes 1 at -11, opens a short of 2 at 90: realised 7
+    p = p.apply(-3, 90 * E9)  # closes 1 at -11, opens a short of 2 at 90: realised 7
     assert (p.qty, p.avg_e9, p.flow_e9 + p.qty * p.avg_e9) == (-2, 90 * E9, 7 * E9)
-    p.close(95 * E9)  # the short of 2 closed at 95: -10 more
+    p = p.close(95 * E9)  # the short of 2 closed at 95: -10 more
     assert (p.qty, p.flow_e9) == (0, -3 * E9)
 
 
 def test_average_rounds_half_even_in_nano_ticks() -> None:
     p = Position()
-    p.apply(1, 1)
-    p.apply(2, 2)  # (1 + 4) / 3 = 1.67 nano-ticks -> 2
+    p = p.apply(1, 1)
+    p = p.apply(2, 2)  # (1 + 4) / 3 = 1.67 nano-ticks -> 2
     assert p.avg_e9 == 2
+
+
+Trade = tuple[str, int, int, bool, str, str]  # symbol, price ticks, qty, buyer aggressed, taker, maker
+trades = st.lists(st.tuples(st.sampled_from(["S1", "S2"]), st.integers(1, 60), st.integers(1, 30), st.booleans(),
+                            st.sampled_from(["A", "B", "C"]), st.sampled_from(["A", "B", "C"])), max_size=80)
+# a half-way tie on the third fill: (1,666,666,667 x 3 + 3 x 10^9) / 6 = 1,333,333,333.5 -> 1,333,333,334 (to even)
+LONG_TIE = [("S1", 1, 1, True, "A", "B"), ("S1", 2, 2, True, "A", "B"), ("S1", 1, 3, True, "A", "B")]
+
+
+@given(trades, st.integers(1, 80))
+@example(LONG_TIE, 80)  # A's long and B's short reach the same tie
+@example([("S1", 5, 3, True, "A", "A"), ("S1", 4, 2, False, "B", "B")], 1)  # an account trading with itself nets nothing
+def test_apply_fills_is_position_apply_in_trade_order(batch: list[Trade], chunk: int) -> None:
+    books: dict[str, PositionBook] = {}
+    for i in range(0, len(batch), chunk):
+        apply_fills(books, *(list(c) for c in zip(*batch[i:i + chunk], strict=True)))
+    want: dict[tuple[str, str], Position] = {}
+    for sym, price, qty, buy_aggr, taker, maker in batch:
+        buyer, seller = (taker, maker) if buy_aggr else (maker, taker)
+        for key, d in (((buyer, sym), qty), ((seller, sym), -qty)):
+            want[key] = want.get(key, Position()).apply(d, price * E9)
+    assert {(a, s): Position(*p) for s, b in books.items() for a, p in b.held.items()} == want
+    assert {(a, s) for s, b in books.items() for a in b.changed} == set(want)
+
+
+def test_the_tie_rounds_to_even() -> None:
+    p = Position()
+    for _, price, qty, _, _, _ in LONG_TIE:
+        p = p.apply(qty, price * E9)
+    assert p.avg_e9 == 1_333_333_334
+
+
+@pytest.mark.parametrize("values", [[0, 1, -1, 2**63 - 1, -(2**63)], [5, -(2**70), 2**100]], ids=["64-bit", "wider"])
+def test_decimal_column_reads_integers_at_the_scale(values: list[int]) -> None:
+    for scale in (9, 2):  # compared as exact ratios: Decimal arithmetic would round to 28 digits
+        assert [d.as_integer_ratio() for d in decimal_column(values, scale).to_pylist()] == [
+            (Fraction(v, 10**scale).numerator, Fraction(v, 10**scale).denominator) for v in values]

@@ -3,6 +3,7 @@ settlement run's refusals, and reconciliation finding each kind of break."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from venue.clearing import formulas
+from venue.clearing import formulas, writer
 from venue.clearing.eod import EodError, day_cutoff, run_eod
 from venue.clearing.ledger import E9, Ledger, Position
 from venue.clearing.operator import read_price_file
@@ -131,6 +132,26 @@ def test_writer_jobs_see_every_batch_handed_over_before_them(ledger: Ledger) -> 
     assert w.trades == 300 and w.failed is None
 
 
+def test_a_backlog_is_ingested_without_a_sleep_per_ingest(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prepare thread sleeps to gather batches, but not again while a full ingest left
+    batches waiting: 20 batches handed over during the first sleep are 4 ingests, 1 sleep."""
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(writer, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(writer, "MAX_COALESCE", 10)
+    monkeypatch.setattr(writer, "COALESCE_S", 0.5)  # every hand-over lands within the first sleep
+    w = LedgerWriter(ledger)
+    for i in range(1, 41, 2):
+        w([fill(i, "FIRM1-A", "FIRM2-A", 200_000, 1), fill(i + 1, "FIRM2-A", "FIRM1-A", 200_000, 1)])
+    w.flush(30)
+    w.close(30)
+    assert (w.trades, w.failed, sleeps) == (40, None, [0.5])
+
+
 def test_account_map_prefers_an_account_entitlement_to_a_firm_one() -> None:
     members = [SimpleNamespace(id="M1", firms=["FIRM1", "FIRM2"], accounts=[]), SimpleNamespace(id="M2", firms=[], accounts=["FIRM2-B"])]
     got = account_map({"FIRM1-A": "FIRM1", "FIRM2-A": "FIRM2", "FIRM2-B": "FIRM2", "FIRM9-A": "FIRM9"}, members)  # type: ignore[arg-type]
@@ -213,8 +234,8 @@ def test_ingest_positions_equal_position_apply(ledger: Ledger) -> None:
     ledger.ingest(fills[1000:])
     want: dict[tuple[str, str], Position] = {}
     for f in fills:
-        want.setdefault((f.buy.entry.account, f.symbol), Position()).apply(f.qty, f.price * E9)
-        want.setdefault((f.sell.entry.account, f.symbol), Position()).apply(-f.qty, f.price * E9)
+        for k, d in (((f.buy.entry.account, f.symbol), f.qty), ((f.sell.entry.account, f.symbol), -f.qty)):
+            want[k] = want.get(k, Position()).apply(d, f.price * E9)
     assert ledger.positions == want
 
 

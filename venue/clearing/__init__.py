@@ -5,6 +5,7 @@
                   prices, Black-76, rounding that nets to zero
     schema.py     the DuckDB tables and views, and the venue's own cash accounts
     ledger.py     Ledger: batched, idempotent ingest of the sequencer's events
+    positions.py  positions per account and instrument (average cost), kept in memory
     writer.py     LedgerWriter: the sequencer subscriber and its two writer threads
     prices.py     the day's settlement prices by the documented rules
     eod.py        the settlement run, once per business day

@@ -250,9 +250,7 @@ class _Run:
         for symbol in sorted(expiring):
             inst = ledger.instruments[symbol]
             price_e9 = formulas.div_half_even(*((prices[symbol].price / inst.tick_size) * E9).as_integer_ratio())
-            for account, pos in list(ledger.books.get(symbol, {}).items()):
-                if pos.qty:
-                    ledger.for_update(account, symbol).close(price_e9)
+            ledger.close_positions(symbol, price_e9)
             self.con.execute("UPDATE instruments SET status = 'expired', final_price = ? WHERE symbol = ?", (prices[symbol].price, symbol))
         ledger.store_positions()
 

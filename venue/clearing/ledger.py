@@ -8,10 +8,13 @@ ledger each book's top when it settles and when it stops (`store_tops`).
 
 Bulk path: each field of the batch's fills is gathered into a column by one list
 comprehension, the columns become an Arrow table, and one `INSERT ... SELECT` per table
-writes it (DuckDB scans the Arrow table in place; fees and clearing members are computed in
-that statement); never row by row. Positions are kept in memory and written every
-POSITIONS_EVERY_S (and before a settlement run, a reconciliation and a close); a reopen
-replays the trades written after them.
+writes it (DuckDB scans the Arrow table in place; fees, prices as DECIMAL from integer
+ticks and clearing members are computed in that statement); never row by row. Positions
+(positions.py) are kept in memory and written every POSITIONS_EVERY_S (and before a
+settlement run, a reconciliation and a close); a reopen replays the trades written after
+them. The Python left per trade is those columns and one pass over the positions, about
+3-5 µs a trade on this machine (bench/ledger.py); nothing in it is kept per trade that the
+garbage collector would have to walk.
 
 Idempotence: TradeIDs come from a counter in the core, strictly increasing and reproduced
 by a journal replay. The ledger keeps the highest TradeID it holds; a Fill at or below it is
@@ -19,10 +22,8 @@ a replay and changes nothing (it is checked against the stored trade, and a mism
 means TradeIDs were reused, is logged as a break). Deposits are keyed by (sequence number,
 account), marks by sequence number.
 
-Positions use the average-cost method in integer ticks: the average entry price is kept in
-units of 1e-9 tick (rounded half-even when a position grows), `flow` is the sum of
--signed qty x price, and realised P&L = flow + qty x average. Reducing a position leaves
-the average unchanged; crossing through zero re-opens at the trade price.
+Positions use the average-cost method in integer ticks (positions.py says how and why
+they are kept in Python rather than summed in SQL).
 
 Not thread-safe: one thread owns a Ledger (venue/clearing/writer.py in the venue process).
 """
@@ -33,7 +34,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +45,7 @@ import pyarrow as pa
 
 from venue.clearing import schema
 from venue.clearing.formulas import FeeRule, to_cents
+from venue.clearing.positions import E9, Position, PositionBook, apply_fills, take_changed
 from venue.clearing.settings import ClearingConfig
 from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet
 from venue.instruments import Instrument
@@ -54,15 +56,7 @@ log = logging.getLogger(__name__)
 _BUY = Side.BUY
 POSITIONS_EVERY_S = 5.0  # how often the writer persists changed positions while trades flow
 
-E9 = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def decimal_column(unscaled: Sequence[int], scale: int, precision: int = 38) -> pa.Array:
-    """An Arrow decimal128 column from integers already in units of 10^-scale (cents for
-    scale 2): exact, and far cheaper than building Decimal objects."""
-    raw = b"".join(v.to_bytes(16, "little", signed=True) for v in unscaled)
-    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(unscaled), [None, pa.py_buffer(raw)])
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
@@ -94,69 +88,38 @@ def utc(ts_us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ts_us)
 
 
-@dataclass(slots=True)
-class Position:
-    qty: int = 0
-    avg_e9: int = 0  # average entry price in 1e-9 ticks
-    flow_e9: int = 0  # sum of -signed qty x price, 1e-9 tick-lots
-    dirty: bool = field(default=False, compare=False)  # changed since the positions table was written
-
-    def apply(self, d: int, price_e9: int) -> None:
-        """Book a fill of signed `d` lots at `price_e9` (1e-9 ticks). Ledger._apply_fills
-        inlines the same steps for speed; tests hold the two to the same answers."""
-        n = self.qty
-        self.flow_e9 -= d * price_e9
-        total = n + d
-        if n == 0:
-            self.avg_e9 = price_e9
-        elif (n > 0) is (d > 0):  # adding: a new average, rounded half-even
-            den = total if total > 0 else -total
-            q, r = divmod(self.avg_e9 * (n if n > 0 else -n) + price_e9 * (d if d > 0 else -d), den)
-            self.avg_e9 = q + 1 if 2 * r > den or (2 * r == den and q & 1) else q
-        elif total == 0:
-            self.avg_e9 = 0
-        elif (total > 0) is not (n > 0):  # through zero: the rest opens at the trade price
-            self.avg_e9 = price_e9
-        self.qty = total
-
-    def close(self, price_e9: int) -> None:
-        """Close the whole position at a (final settlement) price in 1e-9 ticks."""
-        self.flow_e9 += self.qty * price_e9
-        self.qty = 0
-        self.avg_e9 = 0
-
-
 def _table(rows: list[tuple[object, ...]], columns: tuple[tuple[str, pa.DataType], ...]) -> pa.Table:
     cols = list(zip(*rows))
     return pa.Table.from_arrays([pa.array(c, t) for c, (_, t) in zip(cols, columns)], names=[n for n, _ in columns])
 
 
-def _trade_columns(fills: list[Fill]) -> dict[str, list[Any]]:
-    """Fills as columns, one list comprehension per field (much cheaper than a Python loop
-    building rows). Taker and maker as the core reports them; the INSERT turns them into
-    buyer and seller."""
+_I64, _STR = pa.int64(), pa.string()
+_TRADE_NAMES = ("trade_id", "seq", "ts_us", "symbol", "price_ticks", "qty", "buy_aggr", "taker_account", "taker_firm",
+                "taker_order_id", "taker_exec_id", "maker_account", "maker_firm", "maker_order_id", "maker_exec_id")
+FillSides = tuple[Sequence[str], Sequence[int], Sequence[int], Sequence[bool], Sequence[str], Sequence[str]]
+
+
+def _trade_batch(fills: list[Fill]) -> tuple[pa.Table, FillSides]:
+    """The fills as an Arrow table for the INSERT, and the columns `apply_fills` reads
+    (symbol, price, qty, buyer aggressed, taker and maker accounts). One list comprehension
+    per field, which allocates nothing the garbage collector tracks (zip(*fills) reads each
+    fill once, but makes an iterator per fill: 20,000 tracked objects per batch, and the
+    young collections they set off cost more than the transposition saves). Taker and
+    maker as the core reports them; the INSERT turns them into buyer and seller."""
     takers, makers = [f[7] for f in fills], [f[12] for f in fills]
     t_entries, m_entries = [v[7] for v in takers], [v[7] for v in makers]
-    return {
-        "trade_id": [f[2] for f in fills], "seq": [f[0] for f in fills], "ts_us": [f[1] for f in fills],
-        "symbol": [f[3] for f in fills], "price_ticks": [f[4] for f in fills], "qty": [f[5] for f in fills],
-        "buy_aggr": [f[6] is _BUY for f in fills],
-        "taker_account": [e.account for e in t_entries], "taker_firm": [e.firm for e in t_entries],
-        "taker_order_id": [v[0] for v in takers], "taker_exec_id": [f[8] for f in fills],
-        "maker_account": [e.account for e in m_entries], "maker_firm": [e.firm for e in m_entries],
-        "maker_order_id": [v[0] for v in makers], "maker_exec_id": [f[13] for f in fills],
-    }
-
-
-def _trade_table(cols: dict[str, list[Any]]) -> pa.Table:
-    return pa.Table.from_arrays([pa.array(cols[n], t) for n, t in _TRADE_COLUMNS], names=[n for n, _ in _TRADE_COLUMNS])
-
-
-_TRADE_COLUMNS = tuple(
-    (n, pa.string() if n == "symbol" or n.endswith(("_account", "_firm")) else pa.bool_() if n == "buy_aggr" else pa.int64())
-    for n in ("trade_id", "seq", "ts_us", "symbol", "price_ticks", "qty", "buy_aggr", "taker_account", "taker_firm",
-              "taker_order_id", "taker_exec_id", "maker_account", "maker_firm", "maker_order_id", "maker_exec_id")
-)
+    symbol, price, qty = [f[3] for f in fills], [f[4] for f in fills], [f[5] for f in fills]
+    t_account, m_account = [e.account for e in t_entries], [e.account for e in m_entries]
+    buy_aggr = [f[6] is _BUY for f in fills]
+    table = pa.Table.from_arrays([
+        pa.array([f[2] for f in fills], _I64), pa.array([f[0] for f in fills], _I64), pa.array([f[1] for f in fills], _I64),
+        pa.array(symbol, _STR), pa.array(price, _I64), pa.array(qty, _I64), pa.array(buy_aggr, pa.bool_()),
+        pa.array(t_account, _STR), pa.array([e.firm for e in t_entries], _STR), pa.array([v[0] for v in takers], _I64),
+        pa.array([f[8] for f in fills], _I64),
+        pa.array(m_account, _STR), pa.array([e.firm for e in m_entries], _STR), pa.array([v[0] for v in makers], _I64),
+        pa.array([f[13] for f in fills], _I64),
+    ], names=_TRADE_NAMES)
+    return table, (symbol, price, qty, buy_aggr, t_account, m_account)
 
 
 _CASH_COLUMNS = (
@@ -238,10 +201,9 @@ class Ledger:
         self.instruments = {i.symbol: i for i in instruments}
         self.accounts = dict(accounts)
         self._sync_reference()
-        self.books: dict[str, dict[str, Position]] = {}  # symbol -> account -> position
+        self.books: dict[str, PositionBook] = {}
         self.max_trade_id = 0
         self.last_seq = 0
-        self._dirty: list[tuple[str, str, Position]] = []  # (account, symbol, position), each once
         self._checkpointed_at = time.monotonic()
         self.reload()
         self.breaks: list[str] = []
@@ -304,9 +266,8 @@ class Ledger:
             fills = [f for f in fills if f[2] > hwm]
         trades = None
         if fills:
-            cols = _trade_columns(fills)
-            trades = _trade_table(cols)
-            self._apply_fills(cols)
+            trades, sides = _trade_batch(fills)
+            apply_fills(self.books, *sides)
             hwm = fills[-1][2]
         ev = None
         for ev in events:
@@ -329,8 +290,9 @@ class Ledger:
         now = time.monotonic()
         due = checkpoint if checkpoint is not None else now - self._checkpointed_at >= POSITIONS_EVERY_S
         positions = None
-        if due and self._dirty:
-            positions, self._checkpointed_at = self._take_dirty(), now
+        if due:
+            positions = take_changed(self.books)
+            self._checkpointed_at = now
         return Prepared(
             trades=trades,
             n_trades=len(fills),
@@ -339,40 +301,6 @@ class Ledger:
             dups=dups, cash=cash, index=index, marks=marks,
             last_seq=max(self.last_seq, ev.seq) if ev is not None else self.last_seq,
         )
-
-    def _apply_fills(self, c: dict[str, list[Any]]) -> None:
-        """Both sides of each trade into the in-memory positions, in TradeID order: the
-        steps of Position.apply, inlined, on books keyed by symbol then account (no tuple
-        keys to build and hash: this loop is most of ingest's Python time)."""
-        books, dirty = self.books, self._dirty.append
-        for sym, price, qty, buy_aggr, ta, ma in zip(c["symbol"], c["price_ticks"], c["qty"], c["buy_aggr"], c["taker_account"], c["maker_account"]):
-            p = price * E9
-            book = books.get(sym)
-            if book is None:
-                book = books[sym] = {}
-            for acct, d in ((ta, qty), (ma, -qty)) if buy_aggr else ((ma, qty), (ta, -qty)):
-                pos = book.get(acct)
-                if pos is None:
-                    pos = book[acct] = Position(d, p, -d * p, True)
-                    dirty((acct, sym, pos))
-                    continue
-                if not pos.dirty:
-                    pos.dirty = True
-                    dirty((acct, sym, pos))
-                n = pos.qty
-                pos.flow_e9 -= d * p
-                total = n + d
-                if n == 0:
-                    pos.avg_e9 = p
-                elif (n > 0) is (d > 0):
-                    den = total if total > 0 else -total
-                    q, r = divmod(pos.avg_e9 * (n if n > 0 else -n) + p * (d if d > 0 else -d), den)
-                    pos.avg_e9 = q + 1 if 2 * r > den or (2 * r == den and q & 1) else q
-                elif total == 0:
-                    pos.avg_e9 = 0
-                elif (total > 0) is not (n > 0):
-                    pos.avg_e9 = p
-                pos.qty = total
 
     def write(self, prep: Prepared) -> IngestResult:
         """The DuckDB half of ingest: one transaction, all or nothing. On failure the
@@ -420,34 +348,25 @@ class Ledger:
 
     def store_positions(self) -> None:
         """Write the changed positions inside the caller's transaction."""
-        if self._dirty:
-            _store_positions(self.con, self._take_dirty(), self.max_trade_id)
+        changed = take_changed(self.books)
+        if changed is not None:
+            _store_positions(self.con, changed, self.max_trade_id)
             self._checkpointed_at = time.monotonic()
 
     @property
     def positions(self) -> dict[tuple[str, str], Position]:
-        """Every position by (account, symbol): a new dict over the live Position objects."""
-        return {(a, s): p for s, book in self.books.items() for a, p in book.items()}
+        """Every position by (account, symbol), as of now."""
+        return {(a, s): Position(*p) for s, book in self.books.items() for a, p in book.held.items()}
 
-    def _take_dirty(self) -> pa.Table:
-        """The changed positions as a table; they count as written from here on."""
-        table = position_table(self._dirty)
-        for _, _, pos in self._dirty:
-            pos.dirty = False
-        self._dirty = []
-        return table
-
-    def for_update(self, account: str, symbol: str) -> Position:
-        """The position, created flat if new, marked as changed."""
-        book = self.books.setdefault(symbol, {})
-        pos = book.get(account)
-        if pos is None:
-            pos = book[account] = Position()
-        if not pos.dirty:
-            pos.dirty = True
-            self._dirty.append((account, symbol, pos))
-        return pos
-
+    def close_positions(self, symbol: str, price_e9: int) -> None:
+        """Close every open position in `symbol` at a final settlement price (1e-9 ticks)."""
+        book = self.books.get(symbol)
+        if book is None:
+            return
+        for account, pos in book.held.items():
+            if pos[0]:
+                book.held[account] = Position(*pos).close(price_e9)
+                book.changed.add(account)
 
     def store_tops(self, tops: Mapping[str, tuple[int | None, int | None]], seq: int) -> None:
         """Each book's best bid and ask (ticks) as the venue holds them, for the settlement
@@ -461,17 +380,20 @@ class Ledger:
         write): the positions table, then the trades written after it, in TradeID order."""
         self.books = {}
         for acct, sym, qty, avg, flow in self.con.execute("SELECT account, symbol, qty, avg_ticks, flow_ticks FROM positions").fetchall():
-            self.books.setdefault(sym, {})[acct] = Position(qty, int(avg * E9), int(flow * E9))
+            book = self.books.get(sym)
+            if book is None:
+                book = self.books[sym] = PositionBook()
+            book.held[acct] = (qty, int(avg * E9), int(flow * E9))
         state = one(self.con, "SELECT last_seq, positions_trade_id FROM ledger_state")
         assert state is not None  # the schema inserts its one row
         self.last_seq, as_of = state
-        self._dirty = []
-        for tid, sym, price, qty, ba, sa in self.con.execute(
-            "SELECT trade_id, symbol, price_ticks, qty, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
-        ).fetchall():
-            self.for_update(ba, sym).apply(qty, price * E9)
-            self.for_update(sa, sym).apply(-qty, price * E9)
+        trades = self.con.execute(
+            "SELECT symbol, price_ticks, qty, true, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
+        ).fetchall()
+        if trades:
+            apply_fills(self.books, *zip(*trades))  # as buyer-aggressed fills: the buyer is booked first either way
         self.max_trade_id = int(scalar(self.con, "SELECT coalesce(max(trade_id), 0) FROM trades"))
+
     def _check_duplicates(self, dups: list[Fill]) -> int:
         """A replayed Fill must match the trade stored under its TradeID; count and log those
         that do not (TradeIDs reused: the core was restarted without replaying its journal)."""
@@ -512,13 +434,3 @@ class Ledger:
     def balance(self, account: str) -> Decimal:
         return Decimal(scalar(self.con, "SELECT coalesce(sum(amount), 0) FROM cash_entries WHERE account = ?", (account,)))
 
-
-def position_table(entries: Sequence[tuple[str, str, Position]]) -> pa.Table:
-    ps = [e[2] for e in entries]
-    return pa.table({
-        "account": pa.array([e[0] for e in entries], pa.string()),
-        "symbol": pa.array([e[1] for e in entries], pa.string()),
-        "qty": pa.array([p.qty for p in ps], pa.int64()),
-        "avg_ticks": decimal_column([p.avg_e9 for p in ps], 9),
-        "flow_ticks": decimal_column([p.flow_e9 for p in ps], 9),
-    })
