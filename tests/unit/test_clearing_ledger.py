@@ -242,7 +242,8 @@ def test_ingest_positions_equal_position_apply(ledger: Ledger) -> None:
 def test_positions_written_lazily_are_rebuilt_from_trades_on_reopen(tmp_path: Path) -> None:
     led = open_ledger(tmp_path)
     led.write(led.prepare([fill(1, "FIRM1-A", "FIRM2-A", 200_000, 10)], checkpoint=True))
-    led.write(led.prepare([fill(2, "FIRM2-A", "FIRM1-A", 200_200, 4), fill(3, "FIRM3-A", "FIRM1-A", 199_000, 3)], checkpoint=False))
+    led.write(led.prepare([fill(2, "FIRM2-A", "FIRM1-A", 200_200, 4), fill(3, "FIRM3-A", "FIRM1-A", 199_000, 3, aggressor=Side.SELL)],
+                          checkpoint=False))
     held = dict(led.positions)
     assert rows(led, "SELECT qty FROM positions WHERE account = 'FIRM1-A'") == [(10,)]  # the table lags
     led.close()  # as a crash would: no checkpoint

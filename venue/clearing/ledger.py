@@ -388,10 +388,11 @@ class Ledger:
         assert state is not None  # the schema inserts its one row
         self.last_seq, as_of = state
         trades = self.con.execute(
-            "SELECT symbol, price_ticks, qty, true, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
+            "SELECT symbol, price_ticks, qty, buy_account, sell_account FROM trades WHERE trade_id > ? ORDER BY trade_id", (as_of,)
         ).fetchall()
-        if trades:
-            apply_fills(self.books, *zip(*trades))  # as buyer-aggressed fills: the buyer is booked first either way
+        # as buyer-aggressed fills (taker = buyer): the buyer's side is booked first either way
+        apply_fills(self.books, [t[0] for t in trades], [t[1] for t in trades], [t[2] for t in trades], [True] * len(trades),
+                    [t[3] for t in trades], [t[4] for t in trades])
         self.max_trade_id = int(scalar(self.con, "SELECT coalesce(max(trade_id), 0) FROM trades"))
 
     def _check_duplicates(self, dups: list[Fill]) -> int:
