@@ -103,20 +103,19 @@ def _trade_batch(fills: list[Fill]) -> tuple[pa.Table, FillSides]:
     """The fills as an Arrow table for the INSERT, and the columns `apply_fills` reads
     (symbol, price, qty, buyer aggressed, taker and maker accounts). One list comprehension
     per field, which allocates nothing the garbage collector tracks (zip(*fills) reads each
-    fill once, but makes an iterator per fill: 20,000 tracked objects per batch, and the
-    young collections they set off cost more than the transposition saves). Taker and
-    maker as the core reports them; the INSERT turns them into buyer and seller."""
-    takers, makers = [f[7] for f in fills], [f[12] for f in fills]
-    t_entries, m_entries = [v[7] for v in takers], [v[7] for v in makers]
+    fill once, but makes an iterator per fill, a tracked object each, and the young
+    collections they set off cost more than the transposition saves). Taker and maker as
+    the core reports them; the INSERT turns them into buyer and seller."""
+    t_entries, m_entries = [f[7][7] for f in fills], [f[12][7] for f in fills]  # the orders' NewOrder
     symbol, price, qty = [f[3] for f in fills], [f[4] for f in fills], [f[5] for f in fills]
     t_account, m_account = [e.account for e in t_entries], [e.account for e in m_entries]
     buy_aggr = [f[6] is _BUY for f in fills]
     table = pa.Table.from_arrays([
         pa.array([f[2] for f in fills], _I64), pa.array([f[0] for f in fills], _I64), pa.array([f[1] for f in fills], _I64),
         pa.array(symbol, _STR), pa.array(price, _I64), pa.array(qty, _I64), pa.array(buy_aggr, pa.bool_()),
-        pa.array(t_account, _STR), pa.array([e.firm for e in t_entries], _STR), pa.array([v[0] for v in takers], _I64),
+        pa.array(t_account, _STR), pa.array([e.firm for e in t_entries], _STR), pa.array([f[7][0] for f in fills], _I64),
         pa.array([f[8] for f in fills], _I64),
-        pa.array(m_account, _STR), pa.array([e.firm for e in m_entries], _STR), pa.array([v[0] for v in makers], _I64),
+        pa.array(m_account, _STR), pa.array([e.firm for e in m_entries], _STR), pa.array([f[12][0] for f in fills], _I64),
         pa.array([f[13] for f in fills], _I64),
     ], names=_TRADE_NAMES)
     return table, (symbol, price, qty, buy_aggr, t_account, m_account)
