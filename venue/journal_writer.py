@@ -32,7 +32,9 @@ class Writable(Protocol):
 class JournalWriter:
     def __init__(self, journal: Writable, durable_seq: int, wake: Callable[[], object]) -> None:
         self.journal = journal
-        self.durable_seq = durable_seq  # the last seq of the last batch written (set on this thread only)
+        # the last seq of the last batch written: set on this thread, or by the loop when it
+        # wrote a batch itself while this thread was idle (venue/sequencer.py, step 3)
+        self.durable_seq = durable_seq
         self.error: Exception | None = None
         self.waiting = False  # set by the loop while it waits on the journal: wake it per write
         self._wake = wake

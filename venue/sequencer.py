@@ -246,11 +246,18 @@ class Sequencer:
         # 3. journal: framed here; synced on the journal thread with what else queues meanwhile,
         # or, for a journal that does not sync, written here (a copy into the page cache: a
         # hand-off to the thread would cost more, and hold the batch's events longer)
+        written = False
         if journal is not None and applied:
             try:
                 journal.append_batch(first, stamps, applied)
-                if writer is None:
+                if writer is None or (not pending and writer.durable_seq == self._framed_seq):
+                    # No sync to wait for, or the last batch of a quiet spell with the thread
+                    # idle (all framed before it durable): writing here costs the loop the sync
+                    # (the edges' threads run meanwhile: the write releases the GIL) instead of
+                    # two interpreter-lock hand-offs to the thread and back, which on a busy
+                    # machine cost more than the sync.
                     journal.write((journal.take(),))
+                    written = True
             except Exception as exc:  # a command the journal cannot carry, or a failed write
                 log.critical("journal failed on seqs %d-%d; stopping the venue", first, seq, exc_info=True)
                 self.failed = exc
@@ -260,9 +267,12 @@ class Sequencer:
                 return None
             if writer is not None:
                 self._framed_seq = seq
-                self._unsubmitted += len(applied)
-                if self._unsubmitted >= self.max_unpublished // 4 or not self._pending:
-                    self._hand_over(writer)
+                if written:
+                    writer.durable_seq = seq  # the thread is idle: it writes durable_seq only after a submit
+                else:
+                    self._unsubmitted += len(applied)
+                    if self._unsubmitted >= self.max_unpublished // 4 or not self._pending:
+                        self._hand_over(writer)
         # 4. book deltas
         events.extend(core.drain_book_deltas(seq, ts))
         self._schedule_expiry(loop)

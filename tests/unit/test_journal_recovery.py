@@ -171,32 +171,33 @@ class HeldJournal:
 
 
 async def test_a_snapshot_ahead_of_the_journal_waits_for_it(tmp_path: Path) -> None:
-    """The sequencer runs batch 2 through the core while batch 1 is written; a snapshot
-    taken when batch 1 is published holds batch 2's state, so it must not reach disk before
-    batch 2's journal write completes: a crash in between would recover an order no client
-    was told of."""
+    """The sequencer runs batch 3 through the core while batches 1-2 are written; a
+    snapshot taken when they are published holds batch 3's state, so it must not reach disk
+    before batch 3's journal write completes: a crash in between would recover an order no
+    client was told of."""
     from matching_support import BUY, order
 
-    journal = HeldJournal(hold_from=2)
+    journal = HeldJournal(hold_from=3)
     seqr = Sequencer(new_engine(), journal=journal, max_batch=1)  # type: ignore[arg-type]
     snaps = Snapshotter(seqr, tmp_path, SnapshotConfig(every=1), last_seq=0)
     seqr.subscribers.append(snaps)
     task = asyncio.create_task(seqr.run())
-    seqr.submit(order("o1", BUY, 1, 90))
-    await asyncio.wait_for(asyncio.to_thread(journal.first.wait, 10), 15)  # batch 1 is being written
-    seqr.submit(order("o2", BUY, 1, 91))
+    seqr.submit(order("o1", BUY, 1, 90))  # two at once: a lone batch on a quiet journal is written on the loop
+    seqr.submit(order("o2", BUY, 1, 90))
+    await asyncio.wait_for(asyncio.to_thread(journal.first.wait, 10), 15)  # batches 1-2 are being written
+    seqr.submit(order("o3", BUY, 1, 91))
 
-    async def applied_twice() -> None:
-        while seqr.next_seq < 3:
+    async def applied_thrice() -> None:
+        while seqr.next_seq < 4:
             await asyncio.sleep(0.001)
 
-    await asyncio.wait_for(applied_twice(), 10)
+    await asyncio.wait_for(applied_thrice(), 10)
     journal.release_first.set()
     await asyncio.wait_for(asyncio.to_thread(journal.held.wait, 10), 15)
-    await asyncio.sleep(0.2)  # batch 1 published, its snapshot captured at seq 2
-    assert seqr.durable_seq == 1 and list(snapshot_paths(tmp_path)) == []
+    await asyncio.sleep(0.2)  # batches 1-2 published, their snapshot captured at seq 3
+    assert seqr.durable_seq == 2 and list(snapshot_paths(tmp_path)) == []
     journal.gate.set()
     seqr.stop()
     await asyncio.wait_for(task, 10)
     await asyncio.wait_for(snaps.close(final=False), 10)
-    assert [seq for seq, _ in snapshot_paths(tmp_path)] == [2]
+    assert [seq for seq, _ in snapshot_paths(tmp_path)] == [3]

@@ -356,9 +356,11 @@ class GatedJournal(JournalStub):
         super().__init__()
         self.gate = threading.Event()
         self.writing = threading.Event()
+        self.writing_on = ""  # the thread of the latest write
         self.fail = fail
 
     def write(self, taken: Sequence[list[tuple[int, int, Command]]]) -> None:
+        self.writing_on = threading.current_thread().name
         self.writing.set()
         if not self.gate.wait(WAIT):
             raise TimeoutError("gate never opened")
@@ -368,25 +370,42 @@ class GatedJournal(JournalStub):
 
 
 async def test_the_next_batch_runs_while_one_is_written_but_nothing_is_published_before_its_write() -> None:
-    """Pipelining: while batch 1's write is held, batch 2 goes through the core; no
-    subscriber or caller hears of either until the writes complete, and then in order."""
+    """Pipelining: while batches 1-2 are written on the journal thread, batch 3 goes
+    through the core; no subscriber or caller hears of any until the writes complete, and
+    then in order. (Two at once: a lone batch on an idle journal is written on the loop.)"""
     core, journal, seen = RecordingCore(new_engine()), GatedJournal(), []
     seqr = Sequencer(core, journal=journal, subscribers=[lambda evs: seen.append([e.seq for e in evs])], max_batch=1)
     task = asyncio.create_task(seqr.run())
-    first = asyncio.ensure_future(seqr.call(order("o1", BUY, 1, 90)))
+    calls = [asyncio.ensure_future(seqr.call(order(f"o{i}", BUY, 1, 90))) for i in (1, 2)]
     await asyncio.wait_for(asyncio.to_thread(journal.writing.wait, WAIT), WAIT)
-    second = asyncio.ensure_future(seqr.call(order("o2", BUY, 1, 91)))
-    async def applied_twice() -> None:
-        while len(core.applied) < 2:
+    calls.append(asyncio.ensure_future(seqr.call(order("o3", BUY, 1, 91))))
+    async def applied_thrice() -> None:
+        while len(core.applied) < 3:
             await asyncio.sleep(0.001)
-    await asyncio.wait_for(applied_twice(), WAIT)
-    assert (seen, first.done(), second.done()) == ([], False, False)
+    await asyncio.wait_for(applied_thrice(), WAIT)
+    assert (seen, [c.done() for c in calls]) == ([], [False] * 3)
+    assert journal.writing_on == "journal"
     journal.gate.set()
-    await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+    await asyncio.wait_for(asyncio.gather(*calls), WAIT)
     seqr.stop()
     await asyncio.wait_for(task, WAIT)
     assert [s for batch in seen for s in batch] == sorted(s for batch in seen for s in batch)
-    assert {s for batch in seen for s in batch} == {1, 2} and journal.durable == 2
+    assert {s for batch in seen for s in batch} == {1, 2, 3} and journal.durable == 3
+
+
+async def test_a_lone_batch_on_an_idle_journal_is_written_on_the_loop_and_published_at_once() -> None:
+    """In a quiet spell (nothing queued, every earlier write done) the loop writes the
+    batch itself: the sync, but no hand-off to the journal thread and back."""
+    core, journal, seen = RecordingCore(new_engine()), GatedJournal(), list[list[int]]()
+    journal.gate.set()
+    seqr = Sequencer(core, journal=journal, subscribers=[lambda evs: seen.append([e.seq for e in evs])], max_batch=1)
+    task = asyncio.create_task(seqr.run())
+    for i in (1, 2):
+        await asyncio.wait_for(seqr.call(order(f"o{i}", BUY, 1, 90)), WAIT)
+    seqr.stop()
+    await asyncio.wait_for(task, WAIT)
+    assert journal.writers == {threading.current_thread().name} and journal.durable == 2
+    assert [sorted(set(batch)) for batch in seen] == [[1], [2]] and seqr.durable_seq == 2
 
 
 @pytest.mark.parametrize("syncs", [True, False])
