@@ -7,7 +7,8 @@ threads); one asyncio task takes them in batches and, for each batch:
     2. runs the core (pre-trade risk, then matching): command -> [Event]
     3. journals the commands and makes the batch durable (group commit: one synced write
        per batch, or for all the batches that queued during the last one, on the journal
-       thread: venue/journal_writer.py; a journal that does not sync is written right here)
+       thread: venue/journal_writer.py; a journal that does not sync, or a quiet spell's
+       lone batch while that thread is idle, is written right here)
     4. appends the book deltas the batch left (conflated per level)
     5. publishes the batch's events, in sequence order, to every subscriber, once its
        journal write has completed
