@@ -6,6 +6,7 @@ same policy the venue does.
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 YOUNG_GC_THRESHOLD = 5_000  # tracked objects allocated (net) between two collections
@@ -31,6 +32,16 @@ def tune_gc() -> None:
     gc.set_threshold(YOUNG_GC_THRESHOLD, 10, 10)
     if _freeze_survivors not in gc.callbacks:
         gc.callbacks.append(_freeze_survivors)
+        atexit.register(_untune)
+
+
+def _untune() -> None:
+    """At exit: stop freezing and hand every frozen object back to the collector, so that
+    interpreter shutdown frees them (else extension modules such as duckdb's report their
+    objects as leaked)."""
+    if _freeze_survivors in gc.callbacks:
+        gc.callbacks.remove(_freeze_survivors)
+    gc.unfreeze()
 
 
 def _freeze_survivors(phase: str, info: dict[str, int]) -> None:

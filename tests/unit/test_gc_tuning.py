@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from venue.gc_tuning import YOUNG_GC_THRESHOLD, _freeze_survivors, tune_gc
+from venue.gc_tuning import YOUNG_GC_THRESHOLD, _freeze_survivors, _untune, tune_gc
 
 
 @pytest.fixture
@@ -18,8 +18,7 @@ def tuned() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.callbacks.remove(_freeze_survivors)
-        gc.unfreeze()
+        _untune()
         gc.set_threshold(*threshold)
 
 
@@ -38,3 +37,11 @@ def test_survivors_are_frozen_and_young_cycles_still_collected(tuned: None) -> N
     assert gc.collect(0) >= 2
     assert gc.get_freeze_count() >= frozen + len(alive)  # walked once, never again
     assert gc.get_objects(1) == [] and gc.get_objects(2) == []  # the older generations stay empty
+
+
+def test_exit_hands_frozen_objects_back(tuned: None) -> None:
+    """What runs at exit (atexit): no more freezing, nothing left frozen, so shutdown frees
+    extension objects instead of reporting them leaked."""
+    assert _freeze_survivors in gc.callbacks and gc.get_freeze_count() > 0
+    _untune()
+    assert _freeze_survivors not in gc.callbacks and gc.get_freeze_count() == 0
