@@ -44,15 +44,11 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from fix_e2e import free_port, wait_listening  # bench/ is on the path as this script's directory
+
 from tools.loadgen import LoadResult, LoadSession, connect, logout, run
 
 FIRMS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bench_config(root: Path, members: int, nice: int = 10) -> Path:
@@ -99,16 +95,8 @@ class Venue:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)],
                                          cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"venue exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("venue did not listen")
+        wait_listening(self.proc, self.port, self.log)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

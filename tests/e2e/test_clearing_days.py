@@ -80,14 +80,21 @@ class DirectDriver:
         return await self.clearing.writer.run(lambda led: led.con.execute(sql, params).fetchall(), TIMEOUT)
 
 
-@pytest.fixture
-async def driver(tmp_path: Path) -> AsyncIterator[DirectDriver]:
+async def start_driver(tmp_path: Path) -> tuple[DirectDriver, asyncio.Task[None]]:
+    """The demo venue's core, sequencer and ledger under `tmp_path`, running, both demo
+    accounts funded."""
     base = load_config()
     cfg = dataclasses.replace(base, venue=dataclasses.replace(base.venue, var_dir=str(tmp_path / "var")))
     d = DirectDriver(cfg)
     task = asyncio.create_task(d.sequencer.run())
     for account in ("FIRM1-A", "FIRM2-A"):
         await d.call(AdjustCollateral(account=account, amount=Decimal(10_000_000), reference="opening"))
+    return d, task
+
+
+@pytest.fixture
+async def driver(tmp_path: Path) -> AsyncIterator[DirectDriver]:
+    d, task = await start_driver(tmp_path)
     try:
         yield d
     finally:
@@ -129,12 +136,8 @@ async def test_three_days_of_clearing(driver: DirectDriver) -> None:
 async def test_a_ledger_behind_the_journal_catches_up_on_open(tmp_path: Path) -> None:
     """A crash after the journal was written but before the ledger committed leaves the
     ledger behind: opening it replays what the journal holds past it, once."""
-    base = load_config()
-    cfg = dataclasses.replace(base, venue=dataclasses.replace(base.venue, var_dir=str(tmp_path / "var")))
-    d = DirectDriver(cfg)
-    task = asyncio.create_task(d.sequencer.run())
-    for account in ("FIRM1-A", "FIRM2-A"):
-        await d.call(AdjustCollateral(account=account, amount=Decimal(10_000_000), reference="opening"))
+    d, task = await start_driver(tmp_path)
+    cfg = d.cfg
     d.set_time(at(DAY1, 10))
     await d.trade("FIRM2", "sell", "FIRM1", "BTC-PERP", 10, "100000")
     d.sequencer.subscribers.remove(d.clearing.writer)  # the ledger stops hearing: as if its writes were lost

@@ -21,6 +21,7 @@ class StubRisk:
     refuse: set[str] = field(default_factory=set)  # ClOrdIDs (new or replace) to refuse
     collar: dict[Side, int] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
+    told: list[tuple[object, ...]] = field(default_factory=list)  # what the engine reported, in order
 
     def check_new(self, ts: int, cmd: NewOrder, book: Book) -> Refusal | None:
         self.asked.append(cmd.cl_ord_id)
@@ -32,8 +33,6 @@ class StubRisk:
 
     def market_collar(self, side: Side, book: Book) -> int | None:
         return self.collar.get(side)
-
-    told: list[tuple[object, ...]] = field(default_factory=list)  # what the engine reported, in order
 
     def live(self, order: Order) -> None:
         self.told.append(("live", order.view.cl_ord_id, order.leaves))
