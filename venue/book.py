@@ -23,11 +23,16 @@ O(log n) in the number of levels on that side.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from venue.events import OrderView
 from venue.instruments import Instrument
 from venue.types import OrdStatus, Side, TradingPhase
+
+if TYPE_CHECKING:
+    from venue.risk_state import Exposure
 
 
 _BUY = Side.BUY
@@ -57,7 +62,7 @@ class Order:
         self.prev: Order | None = None
         self.next: Order | None = None
         self.level: Level | None = None
-        self.risk: object = None  # the pre-trade check's own record for the order's account and instrument
+        self.risk: Exposure | None = None  # the pre-trade check's own record for the order's account and instrument
 
 
 class Level:

@@ -71,7 +71,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: unsupported union type {tp}")
     if value is None:
         raise ConfigError(f"{where}: value required")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {_show(value)}")
         hints = typing.get_type_hints(tp)

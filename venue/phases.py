@@ -17,12 +17,15 @@ orders) are the commands time brings.
 from __future__ import annotations
 
 import heapq
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mypy_extensions import trait
+
 from venue.book import Book, Order
 from venue.commands import EndOfDay, ExpireOrders, SetPhase
-from venue.events import CommandRejected, Event, Fill, PhaseChanged
+from venue.events import CommandRejected, Event, Fill, OrderView, PhaseChanged
 from venue.rejects import RejectReason
 from venue.types import (
     PH_CLOSED,
@@ -50,6 +53,7 @@ PHASE_MOVES = {
 }
 
 
+@trait
 class PhaseControl:
     """The phase, auction and expiry commands of MatchingEngine (see the module docstring)."""
 
@@ -61,11 +65,21 @@ class PhaseControl:
     gtd: list[tuple[int, int]]
     next_exec_id: int
     next_trade_id: int
-    _remove_live: Callable[[Book, Order], None]
-    _end: Callable[..., None]
-    _ro_room: Callable[[Order, str], int | None]
-    _after_trades: Callable[[int, int, Book, list[Event]], None]
-    cancel_where: Callable[[int, int, Callable[[Order], bool], OrdStatus, str], list[Event]]
+    @abstractmethod
+    def _remove_live(self, book: Book, order: Order) -> None:
+        """Take a live order off its book or the stops."""
+    @abstractmethod
+    def _end(self, seq: int, ts: int, book: Book, order: Order, events: list[Event], status: OrdStatus, text: str, view: OrderView | None = None) -> None:
+        """Close an order with a final report."""
+    @abstractmethod
+    def _ro_room(self, order: Order, symbol: str) -> int | None:
+        """How much a reduce-only order may still fill."""
+    @abstractmethod
+    def _after_trades(self, seq: int, ts: int, book: Book, events: list[Event]) -> None:
+        """Trigger the stops that the last trades reached."""
+    @abstractmethod
+    def cancel_where(self, seq: int, ts: int, pred: Callable[[Order], bool], status: OrdStatus, text: str) -> list[Event]:
+        """Cancel every live order `pred` picks."""
 
     def _set_phase(self, seq: int, ts: int, cmd: SetPhase) -> list[Event]:
         book = self.books.get(cmd.symbol)

@@ -11,8 +11,11 @@ and may trade at once.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from mypy_extensions import trait
 
 from venue.book import Book, Order
 from venue.commands import CancelOrder, CancelSessionOrders, MassCancel, NewOrder, QueryOrder, RejectRequest, ReplaceOrder
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from venue.matching import PreTradeCheck
 
 
+@trait
 class OrderRequests:
     """Cancel, replace, status and mass-cancel handling of MatchingEngine."""
 
@@ -49,14 +53,30 @@ class OrderRequests:
     by_cl_ord_id: dict[tuple[str, str], Order]
     pre_trade: PreTradeCheck | None
     next_exec_id: int
-    _remove_live: Callable[[Book, Order], None]
-    _end: Callable[..., None]
-    _execute: Callable[[int, int, Book, Order, list[Event]], None]
-    _after_trades: Callable[[int, int, Book, list[Event]], None]
-    _park_stop: Callable[[Book, Order], None]
-    _trim_reduce_only: Callable[[int, int, list[Event]], None]
-    _rejected: Callable[[int, int, NewOrder, Refusal], ExecReport]
-    cancel_where: Callable[[int, int, Callable[[Order], bool], OrdStatus, str], list[Event]]
+    @abstractmethod
+    def _remove_live(self, book: Book, order: Order) -> None:
+        """Take a live order off its book or the stops."""
+    @abstractmethod
+    def _end(self, seq: int, ts: int, book: Book, order: Order, events: list[Event], status: OrdStatus, text: str, view: OrderView | None = None) -> None:
+        """Close an order with a final report."""
+    @abstractmethod
+    def _execute(self, seq: int, ts: int, book: Book, order: Order, events: list[Event]) -> None:
+        """Match an order, then rest, park or end what is left."""
+    @abstractmethod
+    def _after_trades(self, seq: int, ts: int, book: Book, events: list[Event]) -> None:
+        """Trigger the stops that the last trades reached."""
+    @abstractmethod
+    def _park_stop(self, book: Book, order: Order) -> None:
+        """Park a stop order until the last trade reaches it."""
+    @abstractmethod
+    def _trim_reduce_only(self, seq: int, ts: int, events: list[Event]) -> None:
+        """Shrink reduce-only orders to the positions they may reduce."""
+    @abstractmethod
+    def _rejected(self, seq: int, ts: int, cmd: NewOrder, refusal: Refusal) -> ExecReport:
+        """The report of a refused new order."""
+    @abstractmethod
+    def cancel_where(self, seq: int, ts: int, pred: Callable[[Order], bool], status: OrdStatus, text: str) -> list[Event]:
+        """Cancel every live order `pred` picks."""
 
     def _find(self, firm: str, cl_ord_id: str | None, order_id: int | None) -> tuple[Order | None, Refusal | None]:
         if cl_ord_id is not None:

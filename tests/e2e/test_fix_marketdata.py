@@ -25,6 +25,9 @@ def test_snapshot_then_incrementals(venue: VenueThread) -> None:
     inc = b.expect_type("X", t262="MD1")
     assert "279=2\x01269=0\x0155=BTC-PERP\x01270=99000\x01271=0" in inc.encode().decode()
     b.send("V", [(262, "MD1"), (263, 2), (264, 0), (265, 1), (267, 1), (269, 0), (146, 1), (55, "BTC-PERP")])
+    # b's status request reaches the loop after its unsubscribe: its answer says the V was taken
+    b.send("H", [(11, "B1"), (55, "BTC-PERP"), (54, 1)])
+    b.expect_type("8", t11="B1", t150="I")
     a.new_order("A4", "BTC-PERP", 1, 1, "98000", account="FIRM1-A")
     a.expect_type("8", t11="A4", t150="0")
     assert [m for m in b.quiet(0.3) if get(m, 35) == "X"] == []  # unsubscribed
