@@ -11,15 +11,18 @@ A snapshot that fails any check is skipped for an older one, then for a full rep
 freshly built core: snapshots only save time, the journal decides.
 
 Snapshots (`Snapshotter`, a sequencer subscriber): after a batch that takes the sequence
-`every` commands past the last snapshot, capture the state on the loop thread (the batch
-is durable and applied, the next not started) and write the file in a worker thread. One
-write at a time; a failed write is logged and the venue goes on (the journal has it all).
+`every` commands past the last snapshot, at that batch boundary (the core's batches applied,
+the next not started), fork a child that captures the state and writes the file
+(venue/snapshot_fork.py), or, without fork, capture the state on the loop thread and write
+the file in a worker thread. The file is renamed into place only once the journal is durable
+at its seq. One at a time; a failure is logged and the venue goes on (the journal has it all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import gc
 import logging
 import time
@@ -27,11 +30,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from venue import snapshot_fork
 from venue.config import VenueConfig
 from venue.events import Event
 from venue.journal import Journal, JournalConfig, JournalReader, Record
 from venue.sequencer import Core, Sequencer
-from venue.snapshot import Captured, Loaded, SnapshotConfig, SnapshotError, capture, load_latest, restore, uncovered, write
+from venue.snapshot import Captured, Loaded, SnapshotConfig, SnapshotError, capture, check, install, load_latest, restore, uncovered, write
 
 log = logging.getLogger(__name__)
 
@@ -114,23 +118,36 @@ def _done(journal: Journal, core: Core, end: int, snap: Path | None, n: int, t0:
 
 
 class Snapshotter:
-    """Sequencer subscriber that writes a snapshot every `config.every` commands."""
+    """Sequencer subscriber that writes a snapshot every `config.every` commands: in a forked
+    child where the platform can (venue/snapshot_fork.py), else captured on the loop thread
+    and written in a worker thread. One snapshot at a time."""
 
     def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig, last_seq: int | None = None) -> None:
         self.sequencer = sequencer
         self.dir = directory
         self.config = config
+        self.fork = config.fork and snapshot_fork.available()
         self.last_seq = sequencer.next_seq - 1 if last_seq is None else last_seq  # of the newest snapshot
         self.written: list[Path] = []
         self._writing: asyncio.Future[Path] | None = None
         self._waiting: Captured | None = None  # captured ahead of the journal: written once it is durable
+        self._child: snapshot_fork.Child | None = None  # forked, its file not yet installed
+        self._child_exit: asyncio.Future[str | None] | None = None  # why it failed, or None
         self._broken = False
+
+    @property
+    def busy(self) -> bool:
+        """A snapshot is being taken: a child at work, or a file not yet installed."""
+        return self._child is not None or self._waiting is not None or (self._writing is not None and not self._writing.done())
 
     def __call__(self, events: Sequence[Event]) -> None:
         """After a published batch. The core may already have run later batches, whose
         journal write is still under way (the sequencer runs ahead of the journal): a
-        snapshot is captured at the core's seq but written only once the journal is durable
-        that far, or a crash could recover orders no client was ever told of."""
+        snapshot is taken at the core's seq but becomes visible only once the journal is
+        durable that far, or a crash could recover orders no client was ever told of."""
+        if self._child is not None:
+            self._settle_child()
+            return
         if self._waiting is not None:
             if self.sequencer.durable_seq >= self._waiting.seq:
                 self._write(self._waiting)
@@ -142,6 +159,10 @@ class Snapshotter:
         if self._writing is not None and not self._writing.done():
             return  # the previous one is still being written: try after the next batch
         try:
+            if self.fork:
+                check(self.sequencer.core)
+                self._start_child(seq)
+                return
             snap = capture(self.sequencer.core, seq, self.sequencer.last_ts)
         except SnapshotError:
             log.exception("cannot snapshot this core; the venue goes on without snapshots")
@@ -152,6 +173,32 @@ class Snapshotter:
             self._write(snap)
         else:
             self._waiting = snap
+
+    def _start_child(self, seq: int) -> None:
+        self.last_seq = seq  # a failure is retried `every` commands later, as a failed write
+        try:
+            child = snapshot_fork.start(self.sequencer.core, seq, self.sequencer.last_ts, self.dir)
+        except OSError as exc:
+            log.error("cannot fork to snapshot at seq %d: %r", seq, exc)
+            return
+        self._child = child
+        self._child_exit = asyncio.get_running_loop().run_in_executor(None, snapshot_fork.wait, child)
+        self._child_exit.add_done_callback(lambda _: self._settle_child())
+
+    def _settle_child(self) -> None:
+        """Once the child has exited and the journal is durable at its seq: install its file,
+        or, if it failed, delete what it left."""
+        child, done = self._child, self._child_exit
+        if child is None or done is None or not done.done() or self.sequencer.durable_seq < child.seq:
+            return
+        self._child = self._child_exit = None
+        failure = "its wait was cancelled" if done.cancelled() else repr(done.exception()) if done.exception() else done.result()
+        if failure is None:
+            self._writing = asyncio.get_running_loop().run_in_executor(None, install, child.tmp, self.config.keep)
+            self._writing.add_done_callback(self._written)
+            return
+        log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
+        child.tmp.unlink(missing_ok=True)
 
     def _write(self, snap: Captured) -> None:
         self._writing = asyncio.get_running_loop().run_in_executor(None, write, self.dir, snap, self.config.keep)
@@ -168,8 +215,15 @@ class Snapshotter:
             log.info("snapshot %s written", fut.result().name)
 
     async def close(self, final: bool = True) -> None:
-        """Wait for a write in progress; then, if asked and there is news, snapshot the
+        """Wait for a snapshot in progress; then, if asked and there is news, snapshot the
         stopped sequencer's state so the next start replays nothing."""
+        if self._child is not None and self._child_exit is not None:
+            await asyncio.wait([self._child_exit])
+            self._settle_child()
+        if self._child is not None:  # its seq never became durable: the final snapshot takes its place
+            self._child.tmp.unlink(missing_ok=True)
+            self.last_seq = min(self.last_seq, self._child.seq - 1)
+            self._child = self._child_exit = None
         if self._writing is not None:
             await asyncio.wait([self._writing])
         if self._waiting is not None:  # never written: the final snapshot below takes its place
@@ -206,7 +260,7 @@ class Durable:
         missing = uncovered(rec.core)
         if missing and config.every:
             log.warning("snapshots off: %s hold state no snapshot carries; a restart replays the whole journal", ", ".join(missing))
-            config = SnapshotConfig(dir=config.dir, every=0, keep=config.keep)
+            config = dataclasses.replace(config, every=0)
         return cls(rec, snapshot_dir, config)
 
     def sequencer(self) -> Sequencer:

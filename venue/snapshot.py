@@ -9,14 +9,16 @@ insertion order (mass cancels report in that order), positions, reduce-only sets
 GTD heap (live entries), phases, last prices, accounts and the id counters.
 
 Taking one has two halves, so the sequencer is paused only for the first:
-  `capture(core, seq, ts)`   on the loop thread, at a batch boundary (a sequencer
-                             subscriber): copies the live orders' mutable fields and the
-                             books' queues into tuples, and the ClOrdID index (a C-speed
-                             dict copy); views and NewOrders are immutable, shared, and a
-                             done order never changes again, so it is read later.
-  `write(directory, snap)`   in a worker thread: encodes, writes `<seq>.snap.tmp`,
-                             fsyncs, renames to `<seq>.snap`, fsyncs the directory,
-                             keeps the newest `keep`.
+  `capture(core, seq, ts)`   at a batch boundary: copies the live orders' mutable fields
+                             and the books' queues into tuples, and the ClOrdID index (a
+                             C-speed dict copy); views and NewOrders are immutable, shared,
+                             and a done order never changes again, so it is read later.
+  `write(directory, snap)`   encodes, writes `<seq>.snap.tmp` and fsyncs it (`write_tmp`),
+                             then renames it to `<seq>.snap`, fsyncs the directory and
+                             keeps the newest `keep` (`install`).
+Where the platform can fork, the venue runs capture and write_tmp in a forked child, a
+copy-on-write image of the process at the batch boundary, and installs the file itself
+(venue/snapshot_fork.py); else it captures on the loop thread and writes in a worker thread.
 The linked-list Order graph is never pickled (its depth would blow the recursion limit):
 orders go out as flat tuples, book levels as lists of order ids in priority order, and
 restore rebuilds the links with Book.add.
@@ -49,8 +51,8 @@ and a snapshot only a shortcut. `state_digest(core)` is a short canonical hash o
 whole state, for comparing a recovered venue with a replay in another process.
 
 Cost (bench/journal.py, 1,000,000 commands, 700,000 orders remembered): capture under
-100 ms; encode and write a few seconds of worker-thread time (which shares the GIL with the
-sequencer); restore a few microseconds per remembered order. Known limitations: all three
+100 ms; encode and write a few seconds of CPU (in a worker thread, it shares the GIL with
+the sequencer and the FIX threads; in a child process, nothing); restore a few microseconds per remembered order. Known limitations: all three
 grow with the orders the engine remembers (every order of the process's life: done orders
 answer status requests and duplicate-ClOrdID checks), so a busy day's snapshots get slower
 until the engine forgets done orders; instruments must be the same set as when the
@@ -112,6 +114,7 @@ class SnapshotConfig:
     dir: str = "snapshots"  # relative to the venue's var_dir, or absolute
     every: int = 100_000  # commands between snapshots; 0: never
     keep: int = 2  # snapshots kept on disk
+    fork: bool = True  # take them in a forked child where the platform has os.fork (else in a worker thread)
 
     def __post_init__(self) -> None:
         if self.every < 0 or self.keep < 1:
@@ -194,9 +197,9 @@ def _is_bound_table(v: object) -> bool:
 _LIVE_FIELDS = attrgetter("view", "price", "leaves", "cum", "cost", "visible", "display", "status", "stp_key")
 
 
-def capture(core: object, seq: int, ts: int) -> Captured:
-    """Copy the state (loop thread, batch boundary). Cost: a tuple per live order, and a C-speed
-    copy of the ClOrdID index (one entry per order remembered)."""
+def check(core: object) -> MatchingEngine:
+    """The core's engine, if a snapshot can carry all of the core's state; else SnapshotError
+    says what it would miss. Cheap: the venue checks before it forks a child to capture."""
     e = find_engine(core)
     missing = uncovered(core)
     if missing:
@@ -204,6 +207,13 @@ def capture(core: object, seq: int, ts: int) -> Captured:
     unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(Book.__slots__) - set(BOOK_FIELDS))
     if unknown:
         raise SnapshotError(f"the engine has state snapshot.py does not carry: {', '.join(unknown)}")
+    return e
+
+
+def capture(core: object, seq: int, ts: int) -> Captured:
+    """Copy the state (loop thread, batch boundary). Cost: a tuple per live order, and a C-speed
+    copy of the ClOrdID index (one entry per order remembered)."""
+    e = check(core)
     live = list(map(_LIVE_FIELDS, e.orders.values()))
     books = [
         (
@@ -269,23 +279,41 @@ def encode(snap: Captured) -> bytes:
 
 def write(directory: Path | str, snap: Captured, keep: int = 2) -> Path:
     """Write `snap` atomically as `<seq>.snap` and keep only the newest `keep` files."""
+    return install(write_tmp(directory, snap), keep)
+
+
+def write_tmp(directory: Path | str, snap: Captured, writer: str = "") -> Path:
+    """Encode `snap` into `<seq>[.<writer>].snap.tmp`, synced to disk, and return that path:
+    not yet a snapshot (recovery deletes tmp files) until `install` renames it. `writer`
+    keeps two writers of one seq (a child orphaned by a crash, and the restarted venue's)
+    off each other's file."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     body = encode(snap)
-    path = directory / f"{snap.seq:020d}.snap"
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(directory, snap.seq, writer)
     with open(tmp, "wb") as f:
         f.write(_HEADER.pack(MAGIC, FORMAT_VERSION, snap.seq, snap.ts, len(body), zlib.crc32(body)))
         f.write(body)
         f.flush()
         os.fsync(f.fileno())
+    return tmp
+
+
+def tmp_path(directory: Path, seq: int, writer: str = "") -> Path:
+    return directory / f"{seq:020d}{'.' + writer if writer else ''}.snap.tmp"
+
+
+def install(tmp: Path, keep: int = 2) -> Path:
+    """Make a written tmp file the snapshot `<seq>.snap` (a rename, durable once the directory
+    is synced) and keep only the newest `keep` snapshots."""
+    path = tmp.with_name(f"{tmp.name[:20]}.snap")
     os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    for _, old in list(snapshot_paths(directory))[keep:]:
+    for _, old in list(snapshot_paths(path.parent))[keep:]:
         old.unlink()
     return path
 

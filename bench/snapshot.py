@@ -1,0 +1,186 @@
+"""What a snapshot costs the venue's acknowledgements: taken in a forked child vs in a worker thread.
+
+    python3 bench/snapshot.py                      # about 1 minute
+    python3 bench/snapshot.py --orders 50000 --paths child,thread
+
+For each path in turn, a fresh venue (`venue run`, bench/fix_e2e.py's config, the
+snapshots' `fork` option set) in a subprocess: one FIX session rests --orders orders as fast
+as its window allows, then sends --rate orders/s for --duration seconds; --arm seconds into
+that paced run the bench has the venue take one snapshot (SIGUSR1: periodic snapshots are
+otherwise off, so exactly one falls in the run, at the same moment for every path). Printed
+per path, all from that paced run:
+
+    loop pause at snapshot   the Snapshotter call that starts it: fork(), or the capture
+    snapshot ready after     from that call to the file renamed into place
+    longest loop pause       the longest gap seen by a task that wakes every millisecond
+    ack p50/p99/p99.9/max    the load generator's acknowledgement latency, all orders
+
+`none` arms nothing: the same run with no snapshot, for reference. Timestamps are
+time.perf_counter_ns in both processes (one clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PATHS = ("child", "thread", "none")
+NEVER = 10**12  # snapshots.every: no periodic snapshot in the run
+
+
+# ---------------------------------------------------------------------- the venue side
+
+
+def serve(config: str, out: str) -> int:
+    """`venue run`, with the loop's pauses recorded and one snapshot taken on SIGUSR1."""
+    import logging
+
+    from venue import app
+    from venue.config import load_config
+    from venue.recovery import Snapshotter
+    from venue.sequencer import Sequencer
+
+    now = time.perf_counter_ns
+    pauses: list[tuple[int, int]] = []  # (start, length) of loop gaps over 2 ms
+    snaps: list[dict[str, int]] = []
+    armed = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: armed.set())
+
+    async def watch_loop() -> None:
+        last = now()
+        while True:
+            await asyncio.sleep(0.001)
+            t = now()
+            if t - last > 2_000_000:
+                pauses.append((last, t - last))
+            last = t
+
+    run = Sequencer.run
+
+    async def watched_run(self: Sequencer) -> None:
+        watcher = asyncio.ensure_future(watch_loop())
+        try:
+            await run(self)
+        finally:
+            watcher.cancel()
+
+    call, written = Snapshotter.__call__, Snapshotter._written
+
+    def armed_call(self: Snapshotter, events: Any) -> None:
+        if armed.is_set():
+            armed.clear()
+            self.last_seq = self.sequencer.next_seq - 1 - self.config.every  # due now
+            t = now()
+            call(self, events)
+            snaps.append({"at": t, "call": now() - t, "seq": self.last_seq})
+        else:
+            call(self, events)
+
+    def timed_written(self: Snapshotter, fut: Any) -> None:
+        written(self, fut)
+        if snaps and "ready" not in snaps[-1] and not fut.cancelled() and fut.exception() is None:
+            snaps[-1]["ready"] = now()
+
+    Sequencer.run = watched_run  # type: ignore[method-assign]
+    Snapshotter.__call__ = armed_call  # type: ignore[method-assign]
+    Snapshotter._written = timed_written  # type: ignore[method-assign]
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        return app.run(load_config(config))
+    finally:
+        Path(out).write_text(json.dumps({"pauses": pauses, "snaps": snaps}))
+
+
+# ---------------------------------------------------------------------- the client side
+
+
+def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
+    import fix_e2e  # bench/ is on the path as this script's directory
+    import yaml
+
+    import tools.loadgen as lg
+
+    with tempfile.TemporaryDirectory(prefix=f"snapshot-{path}-") as tmp:
+        root = Path(tmp)
+        config = fix_e2e.bench_config(root)
+        data = yaml.safe_load(config.read_text())
+        data["snapshots"] = {"every": NEVER, "fork": path == "child"}
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        port = data["venue"]["order_entry"]["port"]
+        out = root / "venue.json"
+        with open(root / "venue.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(out)], cwd=REPO,
+                                    env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            fix_e2e.wait_listening(proc, port, root / "venue.log")
+            ss = fix_e2e.sessions(1)
+            lg.connect(port, ss)
+            try:
+                resting = 0
+                while resting < a.orders:  # in steps, so the count lands near --orders
+                    step = lg.run(ss, duration=min(1.0, (a.orders - resting) / 15_000 + 0.01), window=64, spread="1000")
+                    resting += step.acked - step.rejected
+                t0 = time.perf_counter_ns()
+                arm = threading.Timer(a.arm, proc.send_signal, (signal.SIGUSR1,)) if path != "none" else None
+                if arm is not None:
+                    arm.start()
+                paced = lg.run(ss, duration=a.duration, rate=a.rate, spread="1000")
+                t1 = time.perf_counter_ns()
+            finally:
+                lg.logout(ss)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+        got = json.loads(out.read_text())
+    pauses = [n for t, n in got["pauses"] if t0 <= t <= t1]
+    snap = got["snaps"][0] if got["snaps"] else None
+    return {"resting": resting, "paced": paced, "longest": max(pauses, default=0) / 1e6, "snap": snap}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--orders", type=int, default=100_000, help="resting orders before the paced run")
+    p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s in the paced run")
+    p.add_argument("--duration", type=float, default=4.0, help="seconds of paced run")
+    p.add_argument("--arm", type=float, default=1.0, help="seconds into the paced run when the snapshot is taken")
+    p.add_argument("--paths", default=",".join(PATHS), help="which of child, thread, none, in this order")
+    p.add_argument("--serve", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.serve:
+        return serve(*a.serve)
+    print(f"load average {os.getloadavg()[0]:.2f}; {a.orders:,} resting orders, then {a.rate:,.0f}/s for {a.duration:.0f} s, "
+          f"the snapshot at {a.arm:.1f} s; 1 session", flush=True)
+    print(f"{'path':7} {'resting':>8} {'pause at snap':>14} {'ready after':>12} {'longest pause':>14} "
+          f"{'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  (ms)", flush=True)
+    p99: dict[str, float] = {}
+    for path in a.paths.split(","):
+        r = measure(path, a)
+        snap, paced = r["snap"], r["paced"]
+        at = f"{snap['call'] / 1e6:14.1f}" if snap else f"{'-':>14}"
+        ready = f"{(snap['ready'] - snap['at']) / 1e6:12.0f}" if snap and "ready" in snap else f"{'-':>12}"
+        if path != "none" and (snap is None or "ready" not in snap):
+            print(f"  ({path}: no snapshot was installed during the run)")
+        p99[path] = paced.percentile(99) / 1000
+        print(f"{path:7} {r['resting']:8,} {at} {ready} {r['longest']:14.1f} {paced.percentile(50) / 1000:8.2f} {p99[path]:8.2f} "
+              f"{paced.percentile(99.9) / 1000:8.2f} {max(paced.latencies_us, default=0) / 1000:8.2f}", flush=True)
+    if "child" in p99 and "thread" in p99:
+        print(f"-> ack p99 with the snapshot in a child: {p99['child']:.2f} ms vs {p99['thread']:.2f} ms in a thread "
+              f"({p99['thread'] / p99['child']:.0f}x); load average now {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Snapshots taken in a forked child, so their encoding never competes with the venue for
+the interpreter lock.
+
+A snapshot in a worker thread costs the venue about 300 ms of CPU per 100,000 live orders,
+taken from the same GIL that the loop and the FIX send lanes need: acks around it waited up
+to 480 ms. Here the loop thread forks at a batch boundary instead, where it would capture;
+the child is a copy-on-write image of the process at that seq, holding only the forking
+thread, and does the whole job on another CPU:
+
+    child:   gc off, capture, encode, write and fsync `<seq>.snap.tmp`, os._exit(0)
+             (or os._exit(1) with one line on its pipe saying why)
+    parent:  `wait` in a thread (waitpid), then installs the file, or not (venue/recovery.py)
+
+The parent alone makes the file a snapshot (the rename), since only it knows when the
+journal is durable past the snapshot's seq. A child that fails or dies leaves at most a tmp
+file, which the parent deletes and recovery ignores.
+
+Rules for the child, because other threads of the parent may have held locks at the fork
+(quickfix's, logging handlers', stdio buffers'): it calls no logging, quickfix, asyncio or
+print, runs no atexit handler (os._exit), and never returns into the caller. It turns the
+cyclic GC off: a collection writes to every tracked object, which would copy every page of
+the parent's heap. It closes the descriptors it inherited (sockets the venue closes while the
+child lives must close at once) and detaches from the loop's signal wake-up descriptor.
+
+Cost on the loop: the fork itself, which copies the page tables (bench/snapshot.py prints
+the loop's longest pause); then, while the child lives, the parent takes a page fault the
+first time it writes to each page still shared with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from venue.snapshot import capture, tmp_path, write_tmp
+
+_MESSAGE_BYTES = 2_000
+# prctl(2), looked up once in the parent: the child must not load libraries (the loader's
+# lock may have been held by another thread at the fork)
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def available() -> bool:
+    """Whether this platform can take snapshots in a child."""
+    return hasattr(os, "fork")
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A child writing the snapshot at `seq` into `tmp`; `pipe` is the read end of its
+    failure message."""
+
+    pid: int
+    seq: int
+    tmp: Path
+    pipe: int
+
+
+def start(core: object, seq: int, ts: int, directory: Path) -> Child:
+    """Fork a child that writes the snapshot of `core` at `seq` (loop thread, batch
+    boundary: the state is the one at `seq` until this returns). OSError if it cannot fork."""
+    read, write = os.pipe()
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        raise
+    if pid == 0:
+        _child(core, seq, ts, directory, write, parent)
+    os.close(write)
+    return Child(pid, seq, tmp_path(directory, seq, str(pid)), read)
+
+
+def _child(core: object, seq: int, ts: int, directory: Path, pipe: int, parent: int) -> NoReturn:
+    code = 1
+    try:
+        gc.disable()
+        signal.set_wakeup_fd(-1)  # the loop's self-pipe is shared with the parent: a signal here is not the venue's
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        os.closerange(3, pipe)
+        os.closerange(pipe + 1, os.sysconf("SC_OPEN_MAX"))
+        _die_with(parent)
+        write_tmp(directory, capture(core, seq, ts), str(os.getpid()))
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent hears of it and the child exits
+        with contextlib.suppress(BaseException):  # the exit code still says it failed
+            os.write(pipe, repr(exc).encode(errors="replace")[:_MESSAGE_BYTES])
+    finally:
+        os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child if the venue dies (kill -9) before it is done: its
+    file could never be installed, and the restarted venue needs the CPU. (Strictly, when
+    the forking thread ends: the loop thread, which waits for the child before it ends.)"""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request
+        os._exit(1)
+
+
+def wait(child: Child) -> str | None:
+    """Block (in a worker thread) until the child exits: None if it wrote its file, else why
+    it did not."""
+    try:
+        _, status = os.waitpid(child.pid, 0)
+        os.set_blocking(child.pipe, False)  # a fork elsewhere may hold the write end open too
+        try:
+            message = os.read(child.pipe, _MESSAGE_BYTES).decode(errors="replace")
+        except BlockingIOError:
+            message = ""
+    finally:
+        os.close(child.pipe)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return None
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return message or f"exit code {code}"
