@@ -2,7 +2,9 @@
 
 One seeded synthetic stream (passive adds around a drifting mid, cancels of live orders,
 aggressive limit orders that sweep several levels) runs through:
-  baseline   a minimal price-time book that does nothing but match (below, ~50 lines)
+  baseline   a minimal price-time book that does nothing but match (bench/minimal_book.py),
+             interpreted, and compiled by mypyc in a temporary directory (when mypyc is
+             installed) as the venue's core is at install (setup.py)
   core       MatchingEngine.apply: full events, every order type's checks, STP, ids
   sequencer  the asyncio Sequencer driving the core (no journal: fsync is bench/journal.py's),
              with the cyclic GC on and tuned as the venue process runs it (venue/gc_tuning.py)
@@ -20,15 +22,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import random
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
-from sortedcontainers import SortedList
-
+import venue.matching
+from minimal_book import MinimalBook
 from venue.commands import CancelOrder, Command, NewOrder
 from venue.events import Event
 from venue.gc_tuning import tune_gc
@@ -82,63 +89,6 @@ def commands(ops: Sequence[tuple]) -> list[Command]:
             cmds.append(NewOrder(session="S", firm="F", account=acct, cl_ord_id=str(oid), symbol=SYMBOL, side=side,
                                  ord_type=OrdType.LIMIT, qty=qty, price=price, tif=tif))
     return cmds
-
-
-class MinimalBook:
-    """The baseline: price-time matching and nothing else (no events, no checks, no ids)."""
-
-    def __init__(self) -> None:
-        self.levels = {Side.BUY: {}, Side.SELL: {}}
-        self.prices = {Side.BUY: SortedList(), Side.SELL: SortedList()}
-        self.orders: dict[int, list] = {}
-        self.trades = 0
-
-    def add(self, oid: int, side: Side, price: int, qty: int) -> None:
-        opp = Side.SELL if side is Side.BUY else Side.BUY
-        prices, levels = self.prices[opp], self.levels[opp]
-        while qty and prices:
-            best = prices[0] if side is Side.BUY else prices[-1]
-            if (best > price) if side is Side.BUY else (best < price):
-                break
-            q = levels[best]
-            while q and qty:
-                o = q[0]
-                take = min(qty, o[1])
-                o[1] -= take
-                qty -= take
-                self.trades += 1
-                if o[1] == 0:
-                    q.popleft()
-                    self.orders.pop(o[0], None)
-            if not q:
-                del levels[best]
-                prices.remove(best)
-        if qty:
-            o = [oid, qty, side, price]
-            lv = self.levels[side].get(price)
-            if lv is None:
-                lv = self.levels[side][price] = deque()
-                self.prices[side].add(price)
-            lv.append(o)
-            self.orders[oid] = o
-
-    def cancel(self, oid: int) -> None:
-        o = self.orders.pop(oid, None)
-        if o is not None:
-            lv = self.levels[o[2]][o[3]]
-            lv.remove(o)
-            if not lv:
-                del self.levels[o[2]][o[3]]
-                self.prices[o[2]].remove(o[3])
-
-    def apply(self, op: tuple) -> None:
-        if op[0] == "C":
-            self.cancel(op[1])
-        elif op[0] == "X":
-            self.add(op[1], op[2], op[3], op[4])
-            self.cancel(op[1])  # IOC: the remainder does not rest
-        else:
-            self.add(op[1], op[2], op[3], op[4])
 
 
 def percentiles(samples_ns: list[int]) -> str:
@@ -203,6 +153,21 @@ async def run_sequencer(cmds: list[Command]) -> tuple[float, list[int]]:
     return rate, lat
 
 
+def compiled_minimal_book(workdir: Path) -> type[MinimalBook] | None:
+    """bench/minimal_book.py compiled by mypyc (as setup.py compiles the core), under another
+    module name; None, with the reason printed, where mypyc is not installed or fails."""
+    shutil.copy(Path(__file__).with_name("minimal_book.py"), workdir / "minimal_book_compiled.py")
+    try:
+        subprocess.run([sys.executable, "-m", "mypyc", "--ignore-missing-imports", "minimal_book_compiled.py"],
+                       cwd=workdir, check=True, capture_output=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"(no compiled baseline: mypyc failed: {exc})")
+        return None
+    sys.path.insert(0, str(workdir))
+    module = importlib.import_module("minimal_book_compiled")
+    return module.MinimalBook  # type: ignore[no-any-return]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=200_000)
@@ -214,21 +179,29 @@ def main() -> None:
     mix = {k: sum(1 for o in ops if o[0] == k) for k in "ACX"}
     print(f"stream: {len(ops):,} commands (seed {args.seed}): {mix['A']:,} passive adds, {mix['C']:,} cancels, {mix['X']:,} aggressive sweeps")
 
-    def baseline() -> None:
-        apply = MinimalBook().apply
-        for op in ops:
-            apply(op)
+    with tempfile.TemporaryDirectory() as tmp:
+        compiled = compiled_minimal_book(Path(tmp))
+
+    def baseline(book: type[MinimalBook]) -> Callable[[], None]:
+        def run() -> None:
+            apply = book().apply
+            for op in ops:
+                apply(op)
+        return run
 
     def core() -> None:
         apply = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS}).apply
         for seq, c in enumerate(cmds, 1):
             apply(seq, 1, c)
 
-    base_rate = core_rate = 0.0
-    for _ in range(args.rounds):  # interleaved, so both see the same machine; the best round of each
-        base_rate = max(base_rate, rate(baseline, len(ops)))
+    base_rate = compiled_rate = core_rate = 0.0
+    for _ in range(args.rounds):  # interleaved, so all see the same machine; the best round of each
+        base_rate = max(base_rate, rate(baseline(MinimalBook), len(ops)))
+        if compiled is not None:
+            compiled_rate = max(compiled_rate, rate(baseline(compiled), len(ops)))
         core_rate = max(core_rate, rate(core, len(cmds)))
     base_lat = latencies(MinimalBook().apply, ops)
+    compiled_lat = latencies(compiled().apply, ops) if compiled is not None else []
     engine = MatchingEngine([INSTRUMENT], {a: "F" for a in ACCOUNTS})
     seqs = iter(range(1, 10**9))
     core_lat = latencies(lambda c: engine.apply(next(seqs), 1, c), cmds)
@@ -236,10 +209,16 @@ def main() -> None:
     n_events = sum(len(engine.apply(i, 1, c)) for i, c in enumerate(cmds, 1))
     tune_gc()  # last: the sequencer runs as in the venue process, the cyclic GC tuned and on
     seq_rate, seq_lat = asyncio.run(run_sequencer(cmds))
-    print(f"{'baseline (minimal book)':<26} {base_rate:>11,.0f} orders/s   {percentiles(base_lat)}")
-    print(f"{'core (MatchingEngine)':<26} {core_rate:>11,.0f} orders/s   {percentiles(core_lat)}   ({n_events:,} events)")
-    print(f"{'sequencer (asyncio+core)':<26} {seq_rate:>11,.0f} orders/s   {percentiles(seq_lat)}   (submit to publish)")
-    print(f"core / baseline throughput: {core_rate / base_rate:.2f}   sequencer / core: {seq_rate / core_rate:.2f}")
+    how = "compiled" if Path(venue.matching.__file__).suffix != ".py" else "interpreted"
+    print(f"{'baseline (minimal book)':<28} {base_rate:>11,.0f} orders/s   {percentiles(base_lat)}")
+    if compiled is not None:
+        print(f"{'baseline, compiled by mypyc':<28} {compiled_rate:>11,.0f} orders/s   {percentiles(compiled_lat)}")
+    print(f"{f'core ({how})':<28} {core_rate:>11,.0f} orders/s   {percentiles(core_lat)}   ({n_events:,} events)")
+    print(f"{'sequencer (asyncio+core)':<28} {seq_rate:>11,.0f} orders/s   {percentiles(seq_lat)}   (submit to publish)")
+    best = max(base_rate, compiled_rate)
+    print(f"core / baseline throughput: {core_rate / base_rate:.2f}"
+          + (f"   core / the faster baseline: {core_rate / best:.2f}" if compiled is not None else "")
+          + f"   sequencer / core: {seq_rate / core_rate:.2f}")
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
     print(f"  read + decode alone: {n:,} records in {time.perf_counter() - t:.2f} s")
     for name, snaps in (("journal only", base / "no-snapshots"), ("snapshot + tail", sdir)):
         gc.collect()
-        rec = recover(new_venue_core(), jdir, snaps, JournalConfig(fsync=FsyncPolicy.NEVER))
+        rec = recover(new_venue_core, jdir, snaps, JournalConfig(fsync=FsyncPolicy.NEVER))
         rec.journal.close()
         print(f"  restart, {name:<16}: {rec.seconds:6.2f} s  ({rec.replayed:,} records replayed"
               f"{', snapshot ' + rec.snapshot.name if rec.snapshot else ''})")

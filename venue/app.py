@@ -59,8 +59,7 @@ class Venue:
     @classmethod
     def build(cls, cfg: VenueConfig) -> Venue:
         ref = open_reference(cfg)
-        core = new_core(cfg, ref)
-        durable = Durable.open(cfg, core)  # the journal replayed into it, after the newest snapshot
+        durable = Durable.open(cfg, lambda: new_core(cfg, ref))  # the newest snapshot, then the journal after it
         core = durable.core
         return cls(cfg=cfg, core=core, engine=core.engine, sequencer=durable.sequencer(), durable=durable, reference=ref)
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from venue.clearing.settings import ClearingConfig
+from venue.field_types import field_types
 from venue.instruments import Instrument
 from venue.journal import JournalConfig
 from venue.limits import RiskConfig, config_problems
@@ -74,7 +75,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {_show(value)}")
-        hints = typing.get_type_hints(tp)
+        hints = field_types(tp)
         fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
         unknown = sorted(set(value) - set(fields))
         if unknown:

@@ -63,6 +63,7 @@ from venue.commands import (
     SetMarkPrice,
     SetPhase,
 )
+from venue.field_types import field_types
 from venue.operator import KillSwitch, QueryRisk, SetLimit
 
 SCHEMA_VERSION = 1
@@ -140,7 +141,7 @@ def _kind(tp: Any, where: str) -> tuple[Kind, type[Enum] | None]:
 def _layout(cls: type) -> list[tuple[str, Kind, type[Enum] | None]]:
     if not dataclasses.is_dataclass(cls):
         raise CodecError(f"{cls!r} is not a command dataclass")
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     return [(f.name, *_kind(hints[f.name], f"{cls.__name__}.{f.name}")) for f in dataclasses.fields(cls)]
 
 
@@ -370,14 +371,16 @@ def _build_decoder(cls: type, fields: list[tuple[str, Kind]], enums: dict[str, l
 
 
 def _fills_slots(cls: type) -> bool:
-    """Whether instances can be built by setting their slots (no __post_init__ to run)."""
+    """Whether instances can be built by setting their slots (no __post_init__ to run). Not a
+    class compiled by mypyc (setup.py): it cannot be built around its __init__, which is C."""
     slots = set(getattr(cls, "__slots__", ()))
-    return not hasattr(cls, "__post_init__") and all(f.name in slots for f in dataclasses.fields(cls))
+    return (not hasattr(cls, "__post_init__") and not hasattr(cls, "__mypyc_attrs__")
+            and all(f.name in slots for f in dataclasses.fields(cls)))
 
 
 def _find_enum(cls: type, field: str, enum_name: str) -> type[Enum]:
     """The enum class a journaled field names, looked up on today's class."""
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     tp = hints.get(field)
     for candidate in (tp, *typing.get_args(tp)):
         for c in (candidate, *typing.get_args(candidate)):

@@ -24,11 +24,13 @@ and dropped whenever a rule changes. Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil, floor
 
+from venue.field_types import field_types
 from venue.instruments import Instrument
 
 RuleKey = tuple[str, str, str]  # (firm, account, symbol); "" = any
@@ -65,7 +67,7 @@ class RiskConfig:
 
 _SCOPE_FIELDS = ("firm", "account", "symbol")
 LIMIT_TYPES: dict[str, type] = {
-    f.name: (int if "int" in str(f.type) else Decimal) for f in fields(LimitRule) if f.name not in _SCOPE_FIELDS
+    name: (int if int in typing.get_args(tp) else Decimal) for name, tp in field_types(LimitRule).items() if name not in _SCOPE_FIELDS
 }
 _NOT_PER_SYMBOL = ("max_open_orders", "max_msgs_per_s")
 

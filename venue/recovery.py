@@ -21,12 +21,11 @@ at its seq. One at a time; a failure is logged and the venue goes on (the journa
 from __future__ import annotations
 
 import asyncio
-import copy
 import dataclasses
 import gc
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +63,10 @@ def replay(core: Core, records: Iterable[Record], *, to_seq: int | None = None, 
     return n, seq, ts
 
 
-def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig | None = None) -> Recovered:
-    """Rebuild `core` (freshly built, empty) from the newest usable snapshot and the journal
-    after it. The returned core is `core`, or a pristine copy of it taken before a snapshot
-    that failed half way through its restore.
+def recover(new_core: Callable[[], Core], journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig | None = None) -> Recovered:
+    """Rebuild a core (built by `new_core`, empty) from the newest usable snapshot and the
+    journal after it. A snapshot that fails half way through its restore leaves that core
+    spoiled: the next attempt starts from a new one.
 
     The cyclic garbage collector is paused meanwhile: recovery only builds objects that stay
     alive, and with collections on, every few thousand of them trigger a scan of all the
@@ -75,27 +74,27 @@ def recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: J
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _recover(core, journal_dir, snapshot_dir, journal_config or JournalConfig())
+        return _recover(new_core, journal_dir, snapshot_dir, journal_config or JournalConfig())
     finally:
         if enabled:
             gc.enable()
 
 
-def _recover(core: Core, journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig) -> Recovered:
+def _recover(new_core: Callable[[], Core], journal_dir: Path, snapshot_dir: Path, journal_config: JournalConfig) -> Recovered:
     t0 = time.perf_counter()
     journal = Journal.open(journal_dir, journal_config)
     for stale in snapshot_dir.glob("*.snap.tmp"):  # a write the last run did not finish
         stale.unlink()
     end = journal.last_seq
     reader = JournalReader(journal_dir)
+    core = new_core()
     for snap in load_latest(snapshot_dir, end):
-        spare = copy.deepcopy(core)
         try:
             restore(core, snap)
             n = _replay_after(core, reader, snap)
         except SnapshotError as exc:
             log.warning("not using snapshot: %s", exc)
-            core = spare
+            core = new_core()
             continue
         return _done(journal, core, end, snap.path, n, t0)
     n = replay(core, reader.records(1))[0]
@@ -251,11 +250,11 @@ class Durable:
         self.snapshotter: Snapshotter | None = None
 
     @classmethod
-    def open(cls, cfg: VenueConfig, core: Core) -> Durable:
-        """Recover `core` (freshly built) from the journal and snapshots under cfg's var dir."""
+    def open(cls, cfg: VenueConfig, new_core: Callable[[], Core]) -> Durable:
+        """Recover a core (built by `new_core`) from the journal and snapshots under cfg's var dir."""
         var = cfg.var_path()
         snapshot_dir = var / cfg.snapshots.dir
-        rec = recover(core, var / cfg.journal.dir, snapshot_dir, cfg.journal)
+        rec = recover(new_core, var / cfg.journal.dir, snapshot_dir, cfg.journal)
         config = cfg.snapshots
         missing = uncovered(rec.core)
         if missing and config.every:

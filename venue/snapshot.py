@@ -141,11 +141,20 @@ class Captured:
     holders: dict[str, Any]
 
 
+def attributes(obj: object) -> dict[str, Any]:
+    """`obj`'s instance attributes by name. A class compiled by mypyc (the core's, see
+    setup.py) has no `__dict__`; it lists its attributes in `__mypyc_attrs__`."""
+    names = getattr(type(obj), "__mypyc_attrs__", None)
+    if names is None:
+        return vars(obj) if hasattr(obj, "__dict__") else {}
+    return {name: getattr(obj, name) for name in dict.fromkeys(names) if hasattr(obj, name)}
+
+
 def find_engine(core: object) -> MatchingEngine:
     """The MatchingEngine in `core`: the core itself, or one of its attributes."""
     if isinstance(core, MatchingEngine):
         return core
-    for value in vars(core).values() if hasattr(core, "__dict__") else ():
+    for value in attributes(core).values():
         if isinstance(value, MatchingEngine):
             return value
     raise SnapshotError(f"{type(core).__name__} holds no MatchingEngine to snapshot")
@@ -155,8 +164,7 @@ def holders(core: object) -> list[tuple[str, StateHolder]]:
     """The state holders of `core`, in a fixed order, each object once."""
     engine = find_engine(core)
     found: list[tuple[str, Any]] = [("core", core)]
-    if hasattr(core, "__dict__"):
-        found += [(f"core.{name}", v) for name, v in sorted(vars(core).items())]
+    found += [(f"core.{name}", v) for name, v in sorted(attributes(core).items())]
     found.append(("engine.pre_trade", engine.pre_trade))
     out, seen = [], set()
     for name, obj in found:
@@ -178,7 +186,7 @@ def uncovered(core: object) -> list[str]:
     engine = find_engine(core)
     covered = {id(h) for _, h in holders(core)} | {id(engine)}
     out = [
-        f"{type(core).__name__}.{name}" for name, v in sorted(vars(core).items())
+        f"{type(core).__name__}.{name}" for name, v in sorted(attributes(core).items())
         if id(v) not in covered and not isinstance(v, _IMMUTABLE) and not callable(v) and not _is_bound_table(v)
     ]
     if engine.pre_trade is not None and id(engine.pre_trade) not in covered:
@@ -204,7 +212,8 @@ def check(core: object) -> MatchingEngine:
     missing = uncovered(core)
     if missing:
         raise SnapshotError(f"state no snapshot would carry: {', '.join(missing)} (give them snapshot_state()/restore_state())")
-    unknown = sorted(set(vars(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(Book.__slots__) - set(BOOK_FIELDS))
+    book_fields = getattr(Book, "__mypyc_attrs__", None) or Book.__slots__
+    unknown = sorted(set(attributes(e)) - set(ENGINE_FIELDS)) + sorted(f"Book.{f}" for f in set(book_fields) - set(BOOK_FIELDS))
     if unknown:
         raise SnapshotError(f"the engine has state snapshot.py does not carry: {', '.join(unknown)}")
     return e

@@ -73,7 +73,7 @@ def digests(events: list[Event]) -> Iterator[tuple[int, int, str]]:
 
 async def child(var: Path) -> None:
     cfg_journal, cfg_snap = JournalConfig(), SnapshotConfig(every=SNAPSHOT_EVERY, keep=2)
-    rec = recover(build_core(), var / "journal", var / "snapshots", cfg_journal)
+    rec = recover(build_core, var / "journal", var / "snapshots", cfg_journal)
     durable = Durable(rec, var / "snapshots", cfg_snap)
     seq = durable.sequencer()
     out = sys.stdout

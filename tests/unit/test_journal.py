@@ -123,7 +123,7 @@ def test_a_batch_holding_a_command_the_codec_cannot_carry_is_refused_whole(tmp_p
     j = Journal.open(tmp_path)
     recs = list(stream(4, 4))
     cmds = [cmd for _, _, cmd in recs]
-    cmds[2] = dataclasses.replace(cmds[2], cl_ord_id=None)  # type: ignore[arg-type]
+    cmds[2] = dataclasses.replace(cmds[2], qty=2**80)  # more than the record's field holds
     with pytest.raises(CodecError, match="cannot journal seq 3"):
         j.append_batch(1, [ts for _, ts, _ in recs], cmds)
     assert j.last_seq == 0 and j.take()[1] == 0
