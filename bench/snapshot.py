@@ -147,8 +147,8 @@ def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
         got = json.loads(out.read_text())
-    # sending stops: a gap from then on holds up no order (the loop stalls for 0.1-0.6 s just
-    # as the load stops, with or without a snapshot: another job of the venue's, not measured here)
+    # sending stops: what follows holds up no order (the logout right after cancels the
+    # session's 100,000 resting orders, cancel-on-disconnect: a long batch on the loop)
     end = t0 + int(a.duration * 1e9) - 1_000_000
     snap = got["snaps"][0] if got["snaps"] else None
     during = (snap["at"], snap.get("ready", end)) if snap else (0, 0)

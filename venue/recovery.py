@@ -185,19 +185,21 @@ class Snapshotter:
         self._child_exit.add_done_callback(lambda _: self._settle_child())
 
     def _settle_child(self) -> None:
-        """Once the child has exited and the journal is durable at its seq: install its file,
-        or, if it failed, delete what it left."""
+        """Once the child has exited: if it failed, log it and delete what it left; else, once
+        the journal is durable at its seq, install its file."""
         child, done = self._child, self._child_exit
-        if child is None or done is None or not done.done() or self.sequencer.durable_seq < child.seq:
+        if child is None or done is None or not done.done():
             return
-        self._child = self._child_exit = None
         failure = "its wait was cancelled" if done.cancelled() else repr(done.exception()) if done.exception() else done.result()
-        if failure is None:
-            self._writing = asyncio.get_running_loop().run_in_executor(None, install, child.tmp, self.config.keep)
-            self._writing.add_done_callback(self._written)
+        if failure is None and self.sequencer.durable_seq < child.seq:
+            return  # written; the rename waits for the journal
+        self._child = self._child_exit = None
+        if failure is not None:
+            log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
+            child.tmp.unlink(missing_ok=True)
             return
-        log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
-        child.tmp.unlink(missing_ok=True)
+        self._writing = asyncio.get_running_loop().run_in_executor(None, install, child.tmp, self.config.keep)
+        self._writing.add_done_callback(self._written)
 
     def _write(self, snap: Captured) -> None:
         self._writing = asyncio.get_running_loop().run_in_executor(None, write, self.dir, snap, self.config.keep)

@@ -24,9 +24,10 @@ child lives must close at once) and detaches from the loop's signal wake-up desc
 
 Cost on the loop: the fork itself, which copies the page tables, then, while the child
 lives, a page fault the first time the parent writes to each page still shared with it.
-bench/snapshot.py, 100,000 resting orders, 5,000 orders/s, load average 3: fork() 9-25 ms
-(capture on the loop: 62-77 ms, then 180-300 ms stalls while a thread encodes), the ack p99
-of the run 10-88 ms against 300-500 ms with the worker thread.
+bench/snapshot.py (the whole venue, 100,000 resting orders, 5,000 orders/s, load average 1
+to 4, six runs): fork() pauses the loop 9-25 ms, where capture paused it 62-77 ms and the
+worker thread's encoding then stalled it up to 146-300 ms; the run's ack p99 is 10-88 ms
+(most runs 10-30), against 159-570 ms with the worker thread.
 """
 
 from __future__ import annotations
