@@ -62,6 +62,17 @@ _CLIENT = object()  # route of the client messages
 AnyCommand = Command | KillSwitch | SetLimit | QueryRisk
 
 
+class Bucket:
+    """A session's token bucket: `tokens` in token-micros, as of `last` (µs). Its two ints
+    live in the compiled object itself; in a list they were two new int objects per message."""
+
+    __slots__ = ("tokens", "last")
+
+    def __init__(self, tokens: int, last: int) -> None:
+        self.tokens = tokens
+        self.last = last
+
+
 class VenueCore:
     """MatchingEngine + RiskEngine behind the sequencer's Core interface."""
 
@@ -78,7 +89,7 @@ class VenueCore:
         self.risk = RiskEngine(insts, accounts, risk or RiskConfig())
         self.engine = MatchingEngine(insts, accounts, stp_scope=stp_scope, phase=phase, pre_trade=self.risk)
         self.firms = set(accounts.values())
-        self.buckets: dict[str, list[int]] = {}  # session -> [tokens in token-micros, ts of last refill]
+        self.buckets: dict[str, Bucket] = {}  # session -> its throttle's tokens
         self._throttle: dict[str, int | None] = {}  # firm -> its sessions' max_msgs_per_s
         # type -> operator handler, or _CLIENT for a session's message (throttled); else the engine's
         self._route: dict[type, object] = {
@@ -105,15 +116,15 @@ class VenueCore:
                 cap = rate * _TOKEN
                 b = self.buckets.get(cmd.session)  # type: ignore[union-attr]
                 if b is None:
-                    b = self.buckets[cmd.session] = [cap, ts]  # type: ignore[union-attr]
-                tokens = b[0] + (ts - b[1]) * rate
+                    b = self.buckets[cmd.session] = Bucket(cap, ts)  # type: ignore[union-attr]
+                tokens = b.tokens + (ts - b.last) * rate
                 if tokens > cap:
                     tokens = cap
-                b[1] = ts
+                b.last = ts
                 if tokens < _TOKEN:
-                    b[0] = tokens
+                    b.tokens = tokens
                     return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
-                b[0] = tokens - _TOKEN
+                b.tokens = tokens - _TOKEN
         return self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
 
     def next_expiry(self) -> int | None:
@@ -130,11 +141,11 @@ class VenueCore:
     def snapshot_state(self) -> dict[str, object]:
         """The risk state and the throttle buckets (venue/snapshot.py's holder protocol;
         the engine is snapshotted on its own)."""
-        return {"risk": self.risk.state(), "buckets": sorted((s, b[0], b[1]) for s, b in self.buckets.items())}
+        return {"risk": self.risk.state(), "buckets": sorted((s, b.tokens, b.last) for s, b in self.buckets.items())}
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         self.risk.load_state(state["risk"])
-        self.buckets = {s: [tokens, ts] for s, tokens, ts in state["buckets"]}
+        self.buckets = {s: Bucket(tokens, ts) for s, tokens, ts in state["buckets"]}
         self._throttle.clear()
 
     # ------------------------------------------------------------------ throttle

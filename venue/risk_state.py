@@ -29,6 +29,7 @@ from typing import Any
 from venue.book import Order
 from venue.instruments import Instrument
 from venue.limits import MARGIN_SCALE, LimitBook, Resolved, RiskConfig, RuleKey, underlying_scales
+from venue.matching import PreTradeCheck
 from venue.operator import KillScope
 from venue.types import InstrumentKind, Side
 
@@ -111,7 +112,7 @@ class Exposure:
             self.im = im
 
 
-class RiskState:
+class RiskState(PreTradeCheck):
     """Accounts and their exposures, reference prices, kill switches, limits, tallies."""
 
     def __init__(self, instruments: Iterable[Instrument], accounts: Mapping[str, str], config: RiskConfig) -> None:

@@ -11,13 +11,13 @@ from matching_support import ACCOUNTS, BTC, BUY, ETH, SELL, Driver, brief, cance
 
 from venue.book import Book, Order
 from venue.commands import NewOrder, ReplaceOrder
-from venue.matching import MatchingEngine, Refusal
+from venue.matching import MatchingEngine, PreTradeCheck, Refusal
 from venue.rejects import RejectReason
 from venue.types import Side, TimeInForce
 
 
 @dataclass
-class StubRisk:
+class StubRisk(PreTradeCheck):
     refuse: set[str] = field(default_factory=set)  # ClOrdIDs (new or replace) to refuse
     collar: dict[Side, int] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
