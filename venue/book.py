@@ -23,7 +23,7 @@ O(log n) in the number of levels on that side.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from venue.risk_state import Exposure
 
 
-_BUY = Side.BUY
-_PARTIAL, _FILLED = OrdStatus.PARTIALLY_FILLED, OrdStatus.FILLED
+_BUY: Final = Side.BUY
+_PARTIAL: Final = OrdStatus.PARTIALLY_FILLED
+_FILLED: Final = OrdStatus.FILLED
 
 
 class Order:

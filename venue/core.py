@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from venue.commands import (
     AdjustCollateral,
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from venue.config import VenueConfig
     from venue.refdata import ReferenceData
 
-_TOKEN = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
-_CLIENT = object()  # route of the client messages
+_TOKEN: Final = 1_000_000  # one message, in token-micros: a bucket refills `rate` of these per µs
+_CLIENT: Final = object()  # route of the client messages
 
 AnyCommand = Command | KillSwitch | SetLimit | QueryRisk
 

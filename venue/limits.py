@@ -34,7 +34,7 @@ from venue.field_types import field_types
 from venue.instruments import Instrument
 
 RuleKey = tuple[str, str, str]  # (firm, account, symbol); "" = any
-MARGIN_SCALE = 10**12  # margin and collateral are compared as ints of 10^-12 of the venue currency
+MARGIN_SCALE: typing.Final = 10**12  # margin and collateral are compared as ints of 10^-12 of the venue currency
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

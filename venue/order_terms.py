@@ -6,6 +6,8 @@ matching engine asks them first, and they answer with a refusal or None, never r
 
 from __future__ import annotations
 
+from typing import Final
+
 from venue.book import Book
 from venue.commands import NewOrder
 from venue.rejects import RejectReason
@@ -30,10 +32,10 @@ from venue.types import (
 
 Refusal = tuple[RejectReason, str]
 
-LIMIT_TYPES = (OT_LIMIT, OT_STOP_LIMIT)
-STOP_TYPES = (OT_STOP, OT_STOP_LIMIT)
-RESTING_TIFS = (TIF_DAY, TIF_GTC, TIF_GTD)
-DONE = (S_FILLED, S_CANCELED, S_EXPIRED, S_REJECTED)
+LIMIT_TYPES: Final = (OT_LIMIT, OT_STOP_LIMIT)
+STOP_TYPES: Final = (OT_STOP, OT_STOP_LIMIT)
+RESTING_TIFS: Final = (TIF_DAY, TIF_GTC, TIF_GTD)
+DONE: Final = (S_FILLED, S_CANCELED, S_EXPIRED, S_REJECTED)
 DONE_WORD = {S_FILLED: "filled", S_CANCELED: "canceled", S_EXPIRED: "expired", S_REJECTED: "rejected"}
 # phases that refuse new orders and replaces (cancels still pass)
 ENTRY_REFUSED = {

@@ -44,6 +44,7 @@ instruments an account trades.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from venue.book import Book, Order
 from venue.commands import NewOrder, ReplaceOrder
@@ -56,10 +57,11 @@ __all__ = ["CHECKS", "RiskEngine", "money"]
 
 Refusal = tuple[RejectReason, str]
 
-_BUY = Side.BUY
-_MARKET = OrdType.MARKET
-_RESTING_TIFS = (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD)
-_RISK, _BAND = RejectReason.RISK_LIMIT, RejectReason.PRICE_BAND
+_BUY: Final = Side.BUY
+_MARKET: Final = OrdType.MARKET
+_RESTING_TIFS: Final = (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD)
+_RISK: Final = RejectReason.RISK_LIMIT
+_BAND: Final = RejectReason.PRICE_BAND
 
 
 class RiskEngine(RiskState):
@@ -73,7 +75,11 @@ class RiskEngine(RiskState):
             return self._refuse("kill_switch", RejectReason.KILL_SWITCH, self._kill_text(cmd.firm, account))
         acct = self.accts.get(account)
         exp = acct.exps.get(symbol) if acct is not None else None
-        res = exp.res if exp is not None else self.limits.resolved(account, symbol)
+        if exp is not None:
+            res = exp.res
+            self._checked_cmd, self._checked = cmd, exp
+        else:
+            res = self.limits.resolved(account, symbol)
         qty = cmd.qty
         max_qty, band_num, band_ticks, notional, max_open, max_pos, max_und, rate = res.hot
         if max_qty is not None and qty > max_qty:

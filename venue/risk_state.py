@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, Final
 
 from venue.book import Order
+from venue.commands import NewOrder
 from venue.instruments import Instrument
 from venue.limits import MARGIN_SCALE, LimitBook, Resolved, RiskConfig, RuleKey, underlying_scales
 from venue.matching import PreTradeCheck
@@ -35,7 +36,7 @@ from venue.types import InstrumentKind, Side
 
 CHECKS = ("kill_switch", "throttle", "max_order_qty", "price_band", "max_order_notional", "open_orders", "position",
           "underlying_position", "credit")
-_BUY = Side.BUY
+_BUY: Final = Side.BUY
 
 
 def money(d: Decimal | int) -> str:
@@ -124,6 +125,10 @@ class RiskState(PreTradeCheck):
         self.underlying_of = {i.symbol: i.underlying for i in insts}
         self.limits = LimitBook(config.limits, self.accounts, self.instruments, self.unit_scale)
         self.accts: dict[str, AccountRisk] = {}
+        # the command check_new last passed and the exposure it read for it: a new order's
+        # first hook takes it from here instead of looking it up again (risk.py)
+        self._checked_cmd: NewOrder | None = None
+        self._checked: Exposure | None = None
         self.collateral: dict[str, Decimal] = {}  # the exact balances (AccountRisk keeps them as units)
         self.last_trade: dict[str, int] = {}
         self.marks: dict[str, int] = {}
@@ -173,6 +178,16 @@ class RiskState(PreTradeCheck):
             exp = acct.exps[symbol] = Exposure(acct, symbol, self.val[symbol], self.limits.resolved(account, symbol), und, self.units_per_lot[symbol])
         return exp
 
+    def _exposure_of(self, order: Order) -> Exposure:
+        """A new order's exposure, at its first hook, kept on the order: the one check_new
+        read for its very command if it found one (no lookups), else looked up or made."""
+        entry = order.view.entry
+        exp = self._checked if entry is self._checked_cmd else None
+        if exp is None:
+            exp = self._exposure(entry.account, entry.symbol)
+        order.risk = exp
+        return exp
+
     def _remargin_all(self) -> None:
         """After limits or margin prices change: every exposure's limits and margin afresh."""
         for account, acct in self.accts.items():
@@ -198,7 +213,7 @@ class RiskState(PreTradeCheck):
         view = order.view
         exp = order.risk
         if exp is None:
-            exp = order.risk = self._exposure(view.entry.account, view.entry.symbol)
+            exp = self._exposure_of(order)
         price = view.price
         value = (price if price is not None else view.stop_px) * qty  # type: ignore[operator]  # a stop-market: its stop
         if order.side is _BUY:
@@ -231,7 +246,7 @@ class RiskState(PreTradeCheck):
         view = order.view
         exp = order.risk
         if exp is None:
-            exp = order.risk = self._exposure(view.entry.account, symbol)
+            exp = self._exposure_of(order)
         units = qty * exp.units
         und = exp.und
         buy = order.side is _BUY
@@ -326,6 +341,7 @@ class RiskState(PreTradeCheck):
         self.any_killed = bool(venue or firms or accounts)
         self.tallies = dict(state["tallies"])
         self.accts, self.underlying, self.collateral = {}, {}, {}
+        self._checked_cmd = self._checked = None
         for account, balance in state["collateral"]:
             self.set_collateral(account, balance)
         for a, s, pos, bq, sq, bv, sv in state["exposure"]:
