@@ -345,9 +345,10 @@ def _build_decoder(cls: type, fields: list[tuple[str, Kind]], enums: dict[str, l
     body.append(f"        raise CodecError(f'{cls.__name__} record is {{end - off + 1}} bytes, fields take {{p - off + 1}}')")
     if _fills_slots(cls):
         # A frozen dataclass's __init__ sets each field through object.__setattr__: twice the
-        # cost of the whole decode. A slotted one without __post_init__ can be filled through
-        # its slot descriptors instead, which is what replay and snapshot restore spend on.
-        env["_new"] = object.__new__
+        # cost of the whole decode (compiled by mypyc too: its __init__ stays the dataclass
+        # module's Python code). One without __post_init__ can be filled through its
+        # attributes' descriptors instead, which is what replay and snapshot restore spend on.
+        env["_new"] = cls.__new__
         body.append("    c = _new(_cls)")
         for name, f in current.items():
             env[f"_s_{name}"] = getattr(cls, name).__set__
@@ -371,11 +372,10 @@ def _build_decoder(cls: type, fields: list[tuple[str, Kind]], enums: dict[str, l
 
 
 def _fills_slots(cls: type) -> bool:
-    """Whether instances can be built by setting their slots (no __post_init__ to run). Not a
-    class compiled by mypyc (setup.py): it cannot be built around its __init__, which is C."""
-    slots = set(getattr(cls, "__slots__", ()))
-    return (not hasattr(cls, "__post_init__") and not hasattr(cls, "__mypyc_attrs__")
-            and all(f.name in slots for f in dataclasses.fields(cls)))
+    """Whether instances can be built around __init__, by setting each field through its
+    descriptor: a slotted class (slot descriptors) or one compiled by mypyc (setup.py; its
+    attributes are getset descriptors), with no __post_init__ to run."""
+    return not hasattr(cls, "__post_init__") and all(hasattr(vars(cls).get(f.name), "__set__") for f in dataclasses.fields(cls))
 
 
 def _find_enum(cls: type, field: str, enum_name: str) -> type[Enum]:
