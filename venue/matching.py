@@ -61,6 +61,7 @@ from venue.events import (
     ExecReport,
     Fill,
     OrderView,
+    make,
 )
 from venue.instruments import Instrument
 from venue.order_terms import DONE, ENTRY_REFUSED, RESTING_TIFS, Refusal, check_terms, crosses
@@ -191,7 +192,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
                 if dirty:
                     for price in sorted(dirty):
                         level = levels.get(price)
-                        out.append(BookDelta._make((seq, ts, book.symbol, side, price, level.qty if level is not None else 0)))
+                        out.append(make(BookDelta, (seq, ts, book.symbol, side, price, level.qty if level is not None else 0)))
                     dirty.clear()
         return out
 
@@ -228,12 +229,12 @@ class MatchingEngine(OrderRequests, PhaseControl):
         assert book is not None
         oid = self.next_order_id
         self.next_order_id = oid + 1
-        view = OrderView._make((oid, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd))
+        view = make(OrderView, (oid, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd))
         order = Order(view, cmd.side, cmd.price, cmd.qty, cmd.display_qty, cmd.account if self.stp_scope is StpScope.ACCOUNT else cmd.firm)
         self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
         eid = self.next_exec_id
         self.next_exec_id = eid + 1
-        events: list[Event] = [ExecReport._make((seq, ts, eid, X_NEW, S_NEW, view, cmd.qty, 0, 0, None, ""))]
+        events: list[Event] = [make(ExecReport, (seq, ts, eid, X_NEW, S_NEW, view, cmd.qty, 0, 0, None, ""))]
         if cmd.stop_px is not None:
             self._park_stop(book, order)
             return events
@@ -276,8 +277,8 @@ class MatchingEngine(OrderRequests, PhaseControl):
     def _rejected(self, seq: int, ts: int, cmd: NewOrder, refusal: Refusal) -> ExecReport:
         eid = self.next_exec_id
         self.next_exec_id = eid + 1
-        view = OrderView._make((0, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd))
-        return ExecReport._make((seq, ts, eid, X_REJECTED, S_REJECTED, view, 0, 0, 0, refusal[0], refusal[1]))
+        view = make(OrderView, (0, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd))
+        return make(ExecReport, (seq, ts, eid, X_REJECTED, S_REJECTED, view, 0, 0, 0, refusal[0], refusal[1]))
 
     def _execute(self, seq: int, ts: int, book: Book, order: Order, events: list[Event]) -> None:
         """Trade an accepted (or just triggered, or re-priced) order, then rest or end it."""
@@ -366,7 +367,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
             eid = self.next_exec_id
             self.next_exec_id = eid + 2
             events.append(
-                Fill._make((seq, ts, tid, symbol, best, qty, taker_side, taker_view, eid, taker.leaves, taker.cum, taker.cost,
+                make(Fill, (seq, ts, tid, symbol, best, qty, taker_side, taker_view, eid, taker.leaves, taker.cum, taker.cost,
                      maker.view, eid + 1, maker.leaves, maker.cum, maker.cost))
             )
             key = (taker_account, symbol)
@@ -424,7 +425,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
             self._remove_live(book, order)  # out of the live and reduce-only indexes while it trades
             eid = self.next_exec_id
             self.next_exec_id = eid + 1
-            events.append(ExecReport._make((seq, ts, eid, X_TRIGGERED, order.status, order.view, order.leaves, order.cum, order.cost, None, f"stop triggered at {book.instrument.show_price(last)}")))
+            events.append(make(ExecReport, (seq, ts, eid, X_TRIGGERED, order.status, order.view, order.leaves, order.cum, order.cost, None, f"stop triggered at {book.instrument.show_price(last)}")))
             self._execute(seq, ts, book, order, events)
         if self.reduce_only:
             self._trim_reduce_only(seq, ts, events)
@@ -496,7 +497,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
         eid = self.next_exec_id
         self.next_exec_id = eid + 1
         exec_type = X_EXPIRED if status is S_EXPIRED else X_CANCELED
-        events.append(ExecReport._make((seq, ts, eid, exec_type, status, order.view, 0, order.cum, order.cost, None, text)))
+        events.append(make(ExecReport, (seq, ts, eid, exec_type, status, order.view, 0, order.cum, order.cost, None, text)))
         order.leaves = 0
 
     def cancel_where(self, seq: int, ts: int, pred: Callable[[Order], bool], status: OrdStatus, text: str) -> list[Event]:

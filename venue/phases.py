@@ -25,7 +25,7 @@ from mypy_extensions import trait
 
 from venue.book import Book, Order
 from venue.commands import EndOfDay, ExpireOrders, SetPhase
-from venue.events import CommandRejected, Event, Fill, OrderView, PhaseChanged
+from venue.events import CommandRejected, Event, Fill, OrderView, PhaseChanged, make
 from venue.rejects import RejectReason
 from venue.types import (
     PH_CLOSED,
@@ -148,7 +148,7 @@ class PhaseControl:
         self.next_trade_id = tid + 1
         eid = self.next_exec_id
         self.next_exec_id = eid + 2
-        events.append(Fill._make((seq, ts, tid, book.symbol, price, qty, taker.side, taker.view, eid, taker.leaves, taker.cum, taker.cost,
+        events.append(make(Fill, (seq, ts, tid, book.symbol, price, qty, taker.side, taker.view, eid, taker.leaves, taker.cum, taker.cost,
                            maker.view, eid + 1, maker.leaves, maker.cum, maker.cost)))
         book.last_px = price
         if self.pre_trade is not None:

@@ -19,7 +19,7 @@ from mypy_extensions import trait
 
 from venue.book import Book, Order
 from venue.commands import CancelOrder, CancelSessionOrders, MassCancel, NewOrder, QueryOrder, RejectRequest, ReplaceOrder
-from venue.events import CancelRejected, Event, ExecReport, MassCancelDone, OrderView
+from venue.events import CancelRejected, Event, ExecReport, MassCancelDone, OrderView, make
 from venue.order_terms import DONE, DONE_WORD, ENTRY_REFUSED, LIMIT_TYPES, STOP_TYPES, Refusal, crosses
 from venue.rejects import RejectReason
 from venue.types import (
@@ -98,7 +98,7 @@ class OrderRequests:
     def _cancel_rejected(self, seq: int, ts: int, cmd: CancelOrder | ReplaceOrder, order: Order | None, refusal: Refusal) -> list[Event]:
         status = order.status if order is not None else S_REJECTED
         oid = order.order_id if order is not None else None
-        return [CancelRejected._make((seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.orig_cl_ord_id, oid, isinstance(cmd, ReplaceOrder), status, refusal[0], refusal[1]))]
+        return [make(CancelRejected, (seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.orig_cl_ord_id, oid, isinstance(cmd, ReplaceOrder), status, refusal[0], refusal[1]))]
 
     def _cancel_order(self, seq: int, ts: int, cmd: CancelOrder) -> list[Event]:
         order, refusal = self._find(cmd.firm, cmd.orig_cl_ord_id, cmd.order_id)
@@ -111,7 +111,7 @@ class OrderRequests:
         self._remove_live(book, order)
         self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
         v = order.view
-        view = OrderView._make((v.order_id, cmd.cl_ord_id, v.cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type, v.entry))
+        view = make(OrderView, (v.order_id, cmd.cl_ord_id, v.cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type, v.entry))
         events: list[Event] = []
         self._end(seq, ts, book, order, events, S_CANCELED, "", view)
         return events
@@ -133,7 +133,7 @@ class OrderRequests:
         elif self.pre_trade is not None:
             self.pre_trade.gone(order)  # and live again below, on the new terms
         self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
-        view = OrderView._make((order.order_id, cmd.cl_ord_id, old.cl_ord_id, cmd.qty, cmd.price, cmd.stop_px, old.ord_type, old.entry))
+        view = make(OrderView, (order.order_id, cmd.cl_ord_id, old.cl_ord_id, cmd.qty, cmd.price, cmd.stop_px, old.ord_type, old.entry))
         order.view = view
         leaves = cmd.qty - order.cum
         events: list[Event] = []
@@ -142,7 +142,7 @@ class OrderRequests:
         status = S_PARTIALLY_FILLED if order.cum else S_NEW
         if parked:  # re-park on the new terms (the shown slice is set when it triggers and rests)
             order.price, order.leaves = cmd.price, leaves
-            events.append(ExecReport._make((seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
+            events.append(make(ExecReport, (seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
             self._park_stop(book, order)
             return events
         if keeps_place:
@@ -154,12 +154,12 @@ class OrderRequests:
             if self.pre_trade is not None:
                 self.pre_trade.live(order)
             (book.dirty_bids if order.side is BUY else book.dirty_asks).add(level.price)
-            events.append(ExecReport._make((seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
+            events.append(make(ExecReport, (seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
             if self.reduce_only:
                 self._trim_reduce_only(seq, ts, events)
             return events
         order.price, order.leaves = cmd.price, leaves  # _execute sets the shown slice if it rests
-        events.append(ExecReport._make((seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
+        events.append(make(ExecReport, (seq, ts, eid, X_REPLACED, status, view, leaves, order.cum, order.cost, None, "")))
         self._execute(seq, ts, book, order, events)
         self._after_trades(seq, ts, book, events)
         return events
@@ -205,20 +205,20 @@ class OrderRequests:
         self.next_exec_id = eid + 1
         if order is None or (refusal is not None and refusal[0] is not RejectReason.ORDER_DONE):
             placeholder = NewOrder(session=cmd.session, firm=cmd.firm, account="", cl_ord_id=cmd.cl_ord_id or "", symbol=cmd.symbol, side=cmd.side, ord_type=OT_LIMIT, qty=0)
-            view = OrderView._make((cmd.order_id or 0, cmd.cl_ord_id or "", None, 0, None, None, OT_LIMIT, placeholder))
+            view = make(OrderView, (cmd.order_id or 0, cmd.cl_ord_id or "", None, 0, None, None, OT_LIMIT, placeholder))
             reason, text = refusal or (RejectReason.UNKNOWN_ORDER, "unknown order")
-            return [ExecReport._make((seq, ts, eid, X_ORDER_STATUS, S_REJECTED, view, 0, 0, 0, reason, text))]
-        return [ExecReport._make((seq, ts, eid, X_ORDER_STATUS, order.status, order.view, order.leaves, order.cum, order.cost, None, ""))]
+            return [make(ExecReport, (seq, ts, eid, X_ORDER_STATUS, S_REJECTED, view, 0, 0, 0, reason, text))]
+        return [make(ExecReport, (seq, ts, eid, X_ORDER_STATUS, order.status, order.view, order.leaves, order.cum, order.cost, None, ""))]
 
     def _mass_cancel(self, seq: int, ts: int, cmd: MassCancel) -> list[Event]:
         if cmd.scope is MassCancelScope.INSTRUMENT and cmd.symbol not in self.books:
-            return [MassCancelDone._make((seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol}"))]
+            return [make(MassCancelDone, (seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol}"))]
         if cmd.account is not None and self.accounts.get(cmd.account) != cmd.firm:
             if cmd.account not in self.accounts:
                 reason, text = RejectReason.UNKNOWN_ACCOUNT, f"unknown account {cmd.account}"
             else:
                 reason, text = RejectReason.ACCOUNT_NOT_PERMITTED, f"account {cmd.account} does not belong to {cmd.firm}"
-            return [MassCancelDone._make((seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, reason, text))]
+            return [make(MassCancelDone, (seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, 0, reason, text))]
         by_symbol = cmd.symbol if cmd.scope is MassCancelScope.INSTRUMENT else None
 
         def pred(o: Order) -> bool:
@@ -226,7 +226,7 @@ class OrderRequests:
             return e.firm == cmd.firm and (by_symbol is None or e.symbol == by_symbol) and (cmd.account is None or e.account == cmd.account)
 
         events = self.cancel_where(seq, ts, pred, S_CANCELED, f"mass cancel {cmd.cl_ord_id}")
-        events.append(MassCancelDone._make((seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, len(events), None, "")))
+        events.append(make(MassCancelDone, (seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.scope, cmd.symbol, cmd.account, len(events), None, "")))
         return events
 
     def _cancel_session(self, seq: int, ts: int, cmd: CancelSessionOrders) -> list[Event]:
