@@ -112,20 +112,29 @@ class VenueCore:
             rate = self._throttle.get(cmd.firm, -1)  # type: ignore[union-attr]
             if rate == -1:
                 rate = self._throttle[cmd.firm] = self.risk.limits.throttle(cmd.firm)  # type: ignore[union-attr]
-            if rate is not None:  # the session's token bucket (see the module docstring)
-                cap = rate * _TOKEN
-                b = self.buckets.get(cmd.session)  # type: ignore[union-attr]
-                if b is None:
-                    b = self.buckets[cmd.session] = Bucket(cap, ts)  # type: ignore[union-attr]
-                tokens = b.tokens + (ts - b.last) * rate
-                if tokens > cap:
-                    tokens = cap
-                b.last = ts
-                if tokens < _TOKEN:
-                    b.tokens = tokens
-                    return [self._throttled(seq, ts, cmd, rate)]  # type: ignore[arg-type]
-                b.tokens = tokens - _TOKEN
+            if rate is not None:
+                refused = self._spend(seq, ts, cmd, rate)  # type: ignore[arg-type]
+                if refused is not None:
+                    return [refused]
         return self.engine.apply(seq, ts, cmd)  # type: ignore[arg-type]
+
+    def _spend(self, seq: int, ts: int, cmd: NewOrder | CancelOrder | ReplaceOrder | MassCancel | QueryOrder, rate: int) -> Event | None:
+        """Take a message's token from its session's bucket (see the module docstring); the
+        refusal if it is empty. `rate` is an int parameter, not the `int | None` it comes
+        from, so that the compiled arithmetic below runs on machine ints."""
+        cap = rate * _TOKEN
+        b = self.buckets.get(cmd.session)
+        if b is None:
+            b = self.buckets[cmd.session] = Bucket(cap, ts)
+        tokens = b.tokens + (ts - b.last) * rate
+        if tokens > cap:
+            tokens = cap
+        b.last = ts
+        if tokens < _TOKEN:
+            b.tokens = tokens
+            return self._throttled(seq, ts, cmd, rate)
+        b.tokens = tokens - _TOKEN
+        return None
 
     def next_expiry(self) -> int | None:
         return self.engine.next_expiry()

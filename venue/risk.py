@@ -84,15 +84,18 @@ class RiskEngine(RiskState):
         max_qty, band_num, band_ticks, notional, max_open, max_pos, max_und, rate = res.hot
         if max_qty is not None and qty > max_qty:
             return self._refuse("max_order_qty", _RISK, f"risk: order qty {qty:,} > limit {max_qty:,} lots")
-        price = cmd.price
         buy = cmd.side is _BUY
-        if price is None:
+        limit_px = cmd.price
+        price: int  # an int, not the `int | None` of the field: machine arithmetic when compiled
+        if limit_px is None:
             price = cmd.stop_px if cmd.stop_px is not None else self._market_price(buy, book)
-        elif band_num or band_ticks is not None:
-            ref = self.ref[symbol]
-            off = price - ref if price > ref else ref - price
-            if (band_num and off * res.band_den > ref * band_num) or (band_ticks is not None and off > band_ticks):
-                return self._band_refusal(res, symbol, price)
+        else:
+            price = limit_px
+            if band_num or band_ticks is not None:
+                ref = self.ref[symbol]
+                off = price - ref if price > ref else ref - price
+                if (band_num and off * res.band_den > ref * band_num) or (band_ticks is not None and off > band_ticks):
+                    return self._band_refusal(res, symbol, price)
         if notional is not None and price * qty > notional:
             return self._notional_refusal(res, book, price, qty)
         if max_open is not None and cmd.ord_type is not _MARKET and cmd.tif in _RESTING_TIFS:
@@ -110,7 +113,7 @@ class RiskEngine(RiskState):
                 return self._position_refusal(symbol, buy, worst, max_pos)
         if max_und is not None:
             und = exp.und if exp is not None else self.underlying.get((account, self.underlying_of[symbol]))
-            worst = qty * self.units_per_lot[symbol]
+            worst = qty * (exp.units if exp is not None else self.units_per_lot[symbol])
             if und is not None:
                 worst += und.net + und.buy if buy else und.sell - und.net
             if worst > max_und:

@@ -215,7 +215,8 @@ class RiskState(PreTradeCheck):
         if exp is None:
             exp = self._exposure_of(order)
         price = view.price
-        value = (price if price is not None else view.stop_px) * qty  # type: ignore[operator]  # a stop-market: its stop
+        px: int = price if price is not None else view.stop_px  # type: ignore[assignment]  # a stop-market: its stop
+        value = px * qty
         if order.side is _BUY:
             exp.buy_qty += qty
             exp.buy_val += value
@@ -252,7 +253,8 @@ class RiskState(PreTradeCheck):
         buy = order.side is _BUY
         if was_live:
             price = view.price
-            value = (price if price is not None else view.stop_px) * qty  # type: ignore[operator]
+            px: int = price if price is not None else view.stop_px  # type: ignore[assignment]
+            value = px * qty
             if buy:
                 exp.buy_qty -= qty
                 exp.buy_val -= value
