@@ -156,7 +156,7 @@ def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum]
     n_opt = sum(1 for _, k, _ in layout if "?" in k)
     bitmap = "" if n_opt == 0 else "B" if n_opt <= 8 else "H" if n_opt <= 16 else "I"
     fmt = ("<Qq" if framed else "<") + "B" + bitmap + "".join(_FIXED[_base(k)] for _, k, _ in layout)
-    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "_head": struct.Struct("<II").pack, "_crc": zlib.crc32}
+    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "_head": struct.Struct("<II").pack, "_crc": zlib.crc32, "_join": b"".join}
     body, args, tail = ["    bm = 0"], [], []
     bit = 0
     for i, (name, kind, enum) in enumerate(layout):
@@ -189,8 +189,9 @@ def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum]
             args.append(v)
         bit += opt
     head = f"_pack({'seq, ts, ' if framed else ''}{tag}, {'bm, ' if bitmap else ''}{', '.join(args)})"
-    if framed:
-        body.append(f"    b = {' + '.join([head, *tail])}")
+    if framed:  # one join, not a new bytes object per `+`
+        parts = ", ".join([head, *tail])
+        body.append(f"    b = _join(({parts},))" if tail else f"    b = {head}")
         body.append("    return _head(len(b), _crc(b)) + b")
         src = "def frame(seq, ts, c):\n" + "\n".join(body) + "\n"
     else:
