@@ -39,6 +39,9 @@ FIX_EDGE = [
     "venue/fix/reports.py",
     "venue/fix/marketdata.py",
 ]
+# The journal's framers for NewOrder and CancelOrder, nearly every record (the codec checks
+# them against the layout it generates; see the module).
+JOURNAL = ["venue/journal_frames.py"]
 
 
 def ext_modules() -> list:
@@ -46,7 +49,7 @@ def ext_modules() -> list:
         return []
     from mypyc.build import mypycify
 
-    return mypycify(["--ignore-missing-imports", *CORE, *FIX_EDGE], opt_level="3")
+    return mypycify(["--ignore-missing-imports", *CORE, *FIX_EDGE, *JOURNAL], opt_level="3")
 
 
 setup(ext_modules=ext_modules())

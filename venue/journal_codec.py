@@ -31,7 +31,9 @@ struct.pack plus the string encodes: 0.6 µs for a NewOrder (90 bytes), 0.5 µs 
 CancelOrder. Decoding fills a slotted dataclass through its slot descriptors rather than
 calling its frozen __init__ (which alone would cost more than the rest): 1.3 µs and 0.8 µs.
 `Codec.frame` builds a whole journal record (seq, ts, command, length and crc32) in the
-same generated function, so the journal's flush makes one call per command.
+same generated function, so the journal's flush makes one call per command; NewOrder and
+CancelOrder records are framed by compiled code instead (venue/journal_frames.py), byte for
+byte the same.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from venue.commands import (
     SetPhase,
 )
 from venue.field_types import field_types
+from venue.journal_frames import FRAMERS
 from venue.operator import KillSwitch, QueryRisk, SetLimit
 
 SCHEMA_VERSION = 1
@@ -149,14 +152,36 @@ def _base(kind: Kind) -> str:
     return kind.split(":")[0].rstrip("?")
 
 
+_HEAD = struct.Struct("<II").pack  # a record's body length and crc32
+
+
+def _bitmap(layout: list[tuple[str, Kind, type[Enum] | None]]) -> str:
+    """The struct code of the presence bitmap: none, or as wide as the optional fields need."""
+    n_opt = sum(1 for _, k, _ in layout if "?" in k)
+    return "" if n_opt == 0 else "B" if n_opt <= 8 else "H" if n_opt <= 16 else "I"
+
+
+def _format(layout: list[tuple[str, Kind, type[Enum] | None]], framed: bool) -> str:
+    """The struct format of the fixed part: seq and ts (framed), tag, bitmap, fields."""
+    return ("<Qq" if framed else "<") + "B" + _bitmap(layout) + "".join(_FIXED[_base(k)] for _, k, _ in layout)
+
+
+def _compiled_framer(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum] | None]]) -> Callable[..., bytes] | None:
+    """The compiled framer of venue/journal_frames.py for `cls`, if it writes exactly the
+    layout the codec would generate; else None (the generated framer serves)."""
+    known = FRAMERS.get(cls)
+    if known is None or known[0] != [(name, kind) for name, kind, _ in layout]:
+        return None
+    codes = {name: {m: code for code, m in enumerate(enum)} for name, _, enum in layout if enum is not None}
+    return known[1](tag, struct.Struct(_format(layout, framed=True)).pack, _HEAD, codes)
+
+
 def _build_encoder(tag: int, cls: type, layout: list[tuple[str, Kind, type[Enum] | None]], framed: bool) -> Callable[..., bytes]:
     """Generate, for one type, straight-line code with one struct.pack: `encode(cmd)`, the
     command alone; or (framed) `frame(seq, ts, cmd)`, a whole journal record: u32 body
     length, u32 crc32(body), body = u64 seq, i64 ts, the command (venue/journal.py)."""
-    n_opt = sum(1 for _, k, _ in layout if "?" in k)
-    bitmap = "" if n_opt == 0 else "B" if n_opt <= 8 else "H" if n_opt <= 16 else "I"
-    fmt = ("<Qq" if framed else "<") + "B" + bitmap + "".join(_FIXED[_base(k)] for _, k, _ in layout)
-    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "_head": struct.Struct("<II").pack, "_crc": zlib.crc32, "_join": b"".join}
+    bitmap = _bitmap(layout)
+    env: dict[str, Any] = {"_pack": struct.Struct(_format(layout, framed)).pack, "_head": _HEAD, "_crc": zlib.crc32, "_join": b"".join}
     body, args, tail = ["    bm = 0"], [], []
     bit = 0
     for i, (name, kind, enum) in enumerate(layout):
@@ -213,7 +238,7 @@ class Codec:
             cls = TAGS[tag]
             layout = _layout(cls)
             self.encoders[cls] = _build_encoder(tag, cls, layout, framed=False)
-            self.framers[cls] = _build_encoder(tag, cls, layout, framed=True)
+            self.framers[cls] = _compiled_framer(tag, cls, layout) or _build_encoder(tag, cls, layout, framed=True)
             commands.append([tag, cls.__name__, [[name, kind] for name, kind, _ in layout]])
             for _, _, enum in layout:
                 if enum is not None:
