@@ -84,6 +84,20 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout:
     raise TimeoutError(f"{proc.args!r} did not listen on {port}")
 
 
+def start(args: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start a server process (its output appended to `log`) and wait until it listens on
+    `port`; one that never does is killed before the error goes up."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(proc, port, log)
+    except BaseException:
+        proc.kill()
+        proc.wait(5)
+        raise
+    return proc
+
+
 class Server:
     def __init__(self, kind: str, root: Path) -> None:
         self.kind, self.root = kind, root
@@ -98,9 +112,7 @@ class Server:
             "baseline": [sys.executable, str(REPO / "bench" / "fix_baseline.py"), "--config", str(self.config)],
             "venue-noledger": [sys.executable, str(REPO / "bench" / "fix_venue_noledger.py"), "--config", str(self.config)],
         }[self.kind]
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out, stderr=subprocess.STDOUT)
-        wait_listening(self.proc, self.port, self.log)
+        self.proc = start(args, self.port, self.log)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -191,11 +189,8 @@ def main() -> int:
         config = fix_e2e.bench_config(root)
         port = fix_e2e.yaml.safe_load(config.read_text())["venue"]["order_entry"]["port"]
         out = root / "stages.json"
-        with open(root / "venue.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(out)], cwd=REPO,
-                                    env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT)
+        proc = fix_e2e.start([sys.executable, __file__, "--serve", str(config), str(out)], port, root / "venue.log")
         try:
-            fix_e2e.wait_listening(proc, port, root / "venue.log")
             ss = fix_e2e.sessions(a.sessions)
             lg.connect(port, ss)
             try:

@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -124,11 +123,8 @@ def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
         config.write_text(yaml.safe_dump(data, sort_keys=False))
         port = data["venue"]["order_entry"]["port"]
         out = root / "venue.json"
-        with open(root / "venue.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(out)], cwd=REPO,
-                                    env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT)
+        proc = fix_e2e.start([sys.executable, __file__, "--serve", str(config), str(out)], port, root / "venue.log")
         try:
-            fix_e2e.wait_listening(proc, port, root / "venue.log")
             ss = fix_e2e.sessions(1)
             lg.connect(port, ss)
             try:
