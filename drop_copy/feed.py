@@ -13,10 +13,12 @@ A member's stream is in one of two modes, switched under the feed's lock:
                 then the member goes to CATCH_UP, resuming after the last seq it buffered.
     CATCH_UP    the subscriber appends nothing. The writer first sends what is buffered,
                 then reads the journal through its own fresh core (drop_copy/replay.py) and
-                sends the member's copies past its resume point. When the journal holds
-                every seq the subscriber has published, the member goes LIVE again with
-                `live_after` = the last seq replayed: copies after it come from the live
-                feed, copies up to it came from the journal, none from both.
+                sends the member's copies past its resume point. Then, under the feed's
+                lock (so nothing is published meanwhile), it replays what was published
+                during that pass and goes LIVE with `live_after` = the last seq replayed:
+                copies after it come from the live feed, copies up to it came from the
+                journal, none from both. The replay reads only the records appended since
+                its last read, so catching up under load converges.
 
 Every member starts in CATCH_UP from its resume point: after the last copy its FIX store
 holds (the venue restarted: what was stored is resent by FIX, what was lost in the
@@ -34,7 +36,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -77,13 +79,15 @@ class Pending:
 
     __slots__ = ("_copies", "event")
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: Event | None, rendered: list[Copy] | None = None) -> None:
+        """An event, or copies a catch-up has rendered already."""
         self.event = event
-        self._copies: list[Copy] | None = None
+        self._copies = rendered
 
     def copies(self, renderer: Renderer) -> list[Copy]:
         out = self._copies
         if out is None:
+            assert self.event is not None
             out = self._copies = list(copies((self.event,), renderer))
         return out
 
@@ -102,6 +106,7 @@ class MemberStream:
         self.catch_ups = 0  # times the stream fell behind and was caught up from the journal
         self.replay: Replay | None = None
         self._head_sent = 0  # copies of buffer[0] already sent (a send that failed midway is not repeated)
+        self._skip_through: int | None = None  # during a catch-up: the copies of resume.seq up to this ExecID were sent
         self.renderer = Renderer(feed.instruments)  # one per thread: its caches are not thread-safe
         self._thread = threading.Thread(target=self._run, name=f"drop-copy-{member.id}", daemon=True)
 
@@ -154,31 +159,47 @@ class MemberStream:
         if self.replay is None:
             self.replay = Replay(feed.source, feed.core_factory, feed.snapshots)
             self.replay.start_near(self.resume.seq)
-        replay, member, resume = self.replay, self.member, self.resume
-        skip_through = resume.exec_id if resume.seq > replay.position else None
-        for seq, events in replay.advance():
+        replay, member = self.replay, self.member
+        self._skip_through = self.resume.exec_id if self.resume.seq > replay.position else None
+        for seq, events in replay.advance(feed.published):
             if feed.stopping:
                 return
-            if seq < resume.seq or (seq == resume.seq and resume.exec_id is None):
-                continue
-            for c in copies(_entitled_events(events, member), self.renderer):
-                if seq == resume.seq and skip_through is not None:
-                    if c.exec_id == skip_through:
-                        skip_through = None
-                    continue
-                if self.wanted(c):
-                    feed.sink.send(member, c.raw)
-                    self.sent += 1
-                    self.resume = Resume(seq, c.exec_id)
+            for c in self._replayed(seq, events):
+                feed.sink.send(member, c.raw)
+                self.sent += 1
+                self.resume = Resume(seq, c.exec_id)
         with feed.lock:
+            # What was published during the pass above, under the feed's lock: nothing is
+            # published meanwhile, so the stream goes LIVE exactly after it. Only the core
+            # runs here (microseconds a record); the copies are sent after the lock is let go.
+            last = [c for seq, events in replay.advance(feed.published) for c in self._replayed(seq, events)]
             caught_up = feed.published <= replay.position
             if caught_up:
+                if last:  # sent before anything published later: the buffer is empty while catching up
+                    self.buffer.appendleft(Pending(None, last))
                 self.mode = Mode.LIVE
                 self.live_after = replay.position
         if caught_up:
             log.info("drop copy for %s is live after seq %d (%d copies sent)", member.id, replay.position, self.sent)
-        else:  # the journal has not shown what was published yet (a reader racing a segment roll)
-            feed.stopped.wait(0.05)
+            return
+        for c in last:
+            feed.sink.send(member, c.raw)
+            self.sent += 1
+            self.resume = Resume(c.seq, c.exec_id)
+        feed.stopped.wait(0.05)  # the journal has not shown what was published yet (a reader racing a segment roll)
+
+    def _replayed(self, seq: int, events: Sequence[Event]) -> Iterator[Copy]:
+        """The member's copies of one replayed command, past its resume point."""
+        resume = self.resume
+        if seq < resume.seq or (seq == resume.seq and resume.exec_id is None):
+            return
+        for c in copies(_entitled_events(events, self.member), self.renderer):
+            if seq == resume.seq and self._skip_through is not None:
+                if c.exec_id == self._skip_through:
+                    self._skip_through = None
+                continue
+            if self.wanted(c):
+                yield c
 
 
 def _entitled_events(events: Sequence[Event], member: Member) -> list[Event]:
@@ -258,7 +279,7 @@ class DropCopyFeed:
         """Sequencer subscriber (loop thread): route the batch to the members' buffers."""
         ids_for = self.entitlements.ids_for
         streams = self.streams
-        routed: list[tuple[Pending, frozenset[str]]] = []
+        routed: list[tuple[int, Pending, frozenset[str]]] = []
         for ev in events:
             if isinstance(ev, Fill):
                 a, b = ev.taker.entry, ev.maker.entry
@@ -269,7 +290,7 @@ class DropCopyFeed:
             else:
                 continue
             if who:
-                routed.append((Pending(ev), who))
+                routed.append((ev.seq, Pending(ev), who))
         first, last = events[0].seq, events[-1].seq
         with self.wake:
             self.published = max(self.published, last)
@@ -286,8 +307,8 @@ class DropCopyFeed:
                     notify = True
                     continue
                 mid, after, buf = stream.member.id, stream.live_after, stream.buffer
-                for pending, who in routed:
-                    if mid in who and pending.event.seq > after:
+                for seq, pending, who in routed:
+                    if mid in who and seq > after:
                         buf.append(pending)
                         notify = True
             if notify:

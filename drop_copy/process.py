@@ -39,6 +39,7 @@ from drop_copy.service import DropCopyService
 from drop_copy.tail import JournalTail
 from venue.config import ConfigError, load_config
 from venue.events import Event
+from venue.gc_tuning import tune_gc
 from venue.refdata import open_reference
 from venue.sequencer import Core
 
@@ -128,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("ready", flush=True)  # listening: the venue goes on starting while the replica catches up
     try:
         follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), feed.on_events)
+        tune_gc()  # the replica's book is long-lived, as the venue's (venue/gc_tuning.py)
         while (seqs := published_seqs(0)) is not None:
             if seqs:
                 follower.advance(max(seqs))

@@ -5,19 +5,24 @@ through a fresh core gives the same events with the same ExecIDs and TradeIDs (D
 A `Replay` owns one such core and the position it has reached, so a member that falls
 behind is caught up by reading on from where its replay stopped, not from the start again.
 
-Where the records come from is a `RecordSource` (venue/journal.py's JournalReader in the
-venue; a list in unit tests). Reading runs on a drop-copy writer thread or a request
-worker, never on the sequencer's loop: the journal file is appended to while it is read,
-and the reader stops at the last whole record.
+Where the records come from is a `RecordSource` (the journal directory in the venue; a
+list in unit tests). A replay reads through the source's incremental reader
+(drop_copy/tail.py's JournalTail for the journal): each `advance` reads only what was
+appended since the last, so a member catching up while the venue trades pays for the new
+records, not for rescanning the segment at every pass. Reading runs on a drop-copy writer
+thread or a request worker, never on the sequencer's loop: the journal file is appended to
+while it is read, and the reader stops at the last whole record.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from drop_copy.tail import JournalTail
 from venue.commands import Command
 from venue.events import Event
 from venue.sequencer import Core
@@ -26,12 +31,23 @@ from venue.snapshot import SnapshotError, load_latest, restore
 log = logging.getLogger(__name__)
 
 
+class RecordReader(Protocol):
+    position: int  # the last seq read
+
+    def read(self, until_seq: int) -> list[tuple[int, int, Command]]:
+        """The records after `position`, up to `until_seq`, that are there now."""
+
+
 class RecordSource(Protocol):
     def records(self, from_seq: int = 1) -> Iterable[tuple[int, int, Command]]:
         """Journal records (seq, ts, command) with seq >= from_seq, in order."""
 
+    def follow(self, after_seq: int) -> RecordReader:
+        """A reader of the records after `after_seq`, each call reading on from the last."""
+
 
 CoreFactory = Callable[[], Core]
+READ_STEP = 50_000  # records decoded per read during a replay
 
 
 class JournalSource:
@@ -47,6 +63,9 @@ class JournalSource:
             return iter(())
         return iter(JournalReader(self.directory).records(from_seq))
 
+    def follow(self, after_seq: int) -> JournalTail:
+        return JournalTail(self.directory, after_seq)
+
 
 class Replay:
     """A fresh core driven by the journal: `advance()` returns the events of the records
@@ -59,6 +78,7 @@ class Replay:
         self.snapshots = snapshots
         self.core = core_factory()
         self.position = 0  # the last seq applied
+        self._reader: RecordReader | None = None
 
     def start_near(self, seq: int) -> None:
         """Before the first advance: restore the newest usable snapshot taken before `seq`
@@ -82,12 +102,19 @@ class Replay:
 
     def advance(self, until_seq: int | None = None) -> Iterator[tuple[int, list[Event]]]:
         """Apply every record after `position` (up to `until_seq` if given), yielding each
-        command's events."""
+        command's events. Reads at most READ_STEP records at a time, so a long catch-up never
+        holds a whole journal of decoded commands."""
+        reader = self._reader
+        if reader is None or reader.position != self.position:
+            reader = self._reader = self.source.follow(self.position)
+        end = sys.maxsize if until_seq is None else until_seq
         core = self.core
-        for seq, ts, cmd in self.source.records(self.position + 1):
-            if until_seq is not None and seq > until_seq:
-                break
-            if seq != self.position + 1:
-                raise ValueError(f"journal skips from seq {self.position} to {seq}")
-            self.position = seq
-            yield seq, core.apply(seq, ts, cmd)
+        while self.position < end:
+            records = reader.read(min(end, self.position + READ_STEP))
+            if not records:
+                return
+            for seq, ts, cmd in records:
+                if seq != self.position + 1:
+                    raise ValueError(f"journal skips from seq {self.position} to {seq}")
+                self.position = seq
+                yield seq, core.apply(seq, ts, cmd)

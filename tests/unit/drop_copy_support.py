@@ -49,6 +49,24 @@ class ListJournal:
         with self.lock:
             return iter(self.items[from_seq - 1:])
 
+    def follow(self, after_seq: int) -> ListReader:
+        return ListReader(self, after_seq)
+
+
+class ListReader:
+    """ListJournal's incremental reader (drop_copy/replay.py RecordReader)."""
+
+    def __init__(self, journal: ListJournal, after_seq: int) -> None:
+        self.journal = journal
+        self.position = after_seq
+
+    def read(self, until_seq: int) -> list[tuple[int, int, Command]]:
+        with self.journal.lock:
+            out = self.journal.items[self.position:until_seq]
+        if out:
+            self.position = out[-1][0]
+        return out
+
 
 class HandSequencer:
     """Stamps, applies, journals (before publishing, like the real one) and publishes."""

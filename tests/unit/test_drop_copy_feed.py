@@ -193,3 +193,36 @@ def test_a_send_that_fails_midway_is_retried_without_repeating_or_losing_a_copy(
     finally:
         feed.stop()
     assert not sink.fail_at, "both failures happened"
+
+
+def test_a_member_catching_up_goes_live_while_the_venue_keeps_publishing(cfg: VenueConfig) -> None:
+    """The hand-over to LIVE happens under the feed's lock, so it does not need a quiet
+    moment: a publisher that never pauses (a venue under load) cannot keep a member in
+    catch-up. Every copy still arrives once, in order."""
+    seqr, sink = HandSequencer(cfg), RecordingSink()
+    ent = entitlements_from_config(cfg)
+    feed = make_feed(cfg, seqr, sink, ent)
+    trade(seqr, 200, prefix="before")  # journaled before the feed starts: the members begin in catch-up
+    stop, went_live = threading.Event(), threading.Event()
+
+    def publish() -> None:
+        i = 0
+        while not stop.is_set():
+            seqr.submit(order("FIRM1", f"b{i}", Side.BUY, 1, 200_000), order("FIRM2", f"s{i}", Side.SELL, 1, 200_000))
+            i += 1
+            if all(s.mode is Mode.LIVE for s in feed.streams.values()):
+                went_live.set()
+
+    publisher = threading.Thread(target=publish)
+    feed.start()
+    publisher.start()
+    try:
+        assert went_live.wait(10), "a member never went live while the venue published"
+    finally:
+        stop.set()
+        publisher.join(10)
+    try:
+        for member in ent.members:
+            assert eventually(lambda m=member: sink.exec_ids(m.id) == expected(seqr, m), 10)  # type: ignore[misc]
+    finally:
+        feed.stop()

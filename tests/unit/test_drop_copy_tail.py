@@ -8,6 +8,7 @@ from pathlib import Path
 from drop_copy_support import order
 
 from drop_copy.tail import JournalTail
+from venue.commands import Command
 from venue.journal import Journal, JournalConfig, JournalReader, segment_paths
 from venue.types import Side
 
@@ -66,3 +67,41 @@ def test_a_replay_started_from_a_snapshot_regenerates_the_same_events(tmp_path: 
     early = Replay(seqr.journal, lambda: new_core(cfg), tmp_path / "snap")
     early.start_near(20)  # the snapshot is at 20: the events of 20 must still be regenerated
     assert early.position == 0
+
+
+def test_a_replay_reads_on_from_where_it_stopped(tmp_path: Path) -> None:
+    """Each advance of a replay over the journal reads only the records appended since the
+    last one (through one JournalTail), so a catch-up under load does not rescan the segment."""
+    from drop_copy_support import new_core, two_member_config
+
+    from drop_copy.replay import JournalSource, Replay
+
+    class CountingSource(JournalSource):
+        def __init__(self, directory: Path) -> None:
+            super().__init__(directory)
+            self.read: list[int] = []  # seqs handed out, by every reader
+
+        def follow(self, after_seq: int) -> JournalTail:
+            source = self
+
+            class Counted(JournalTail):
+                def read(self, until_seq: int) -> list[tuple[int, int, Command]]:
+                    out = super().read(until_seq)
+                    source.read += [r[0] for r in out]
+                    return out
+
+            return Counted(self.directory, after_seq)
+
+    cfg = two_member_config(tmp_path)
+    journal = Journal.open(tmp_path / "journal", JournalConfig(segment_bytes=1 << 20))
+    source = CountingSource(tmp_path / "journal")
+    replay = Replay(source, lambda: new_core(cfg))
+    seq = 0
+    for _ in range(5):
+        for side in (Side.BUY, Side.SELL):
+            seq += 1
+            journal.append(seq, seq, order("FIRM1" if side is Side.BUY else "FIRM2", f"o{seq}", side, 1, 200_000))
+        journal.flush()
+        assert [s for s, _ in replay.advance()] == [seq - 1, seq]
+    assert source.read == list(range(1, seq + 1)), "a record was read twice"
+    assert [s for s, _ in replay.advance(seq - 1)] == [] and replay.position == seq
