@@ -17,19 +17,25 @@ order trades (every order is one acknowledgement, as at the baseline), and `trad
 half the orders trade, so the venue also sends two fill reports per trade and writes the
 trade to the ledger. The ratio is taken on `rest`, the like-for-like comparison; `trade`
 is printed beside it. The load generator runs in this process, on the same machine.
+Each line ends with the CPU each process used during that run, as a share of one core
+(from /proc: the server, the venue's drop-copy process, the load generator), and says
+when the venue took a snapshot during it (its fork pauses the loop: venue/snapshot_fork.py).
 Where the venue's ack latency goes, stage by stage: bench/fix_stages.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -125,14 +131,71 @@ class Server:
             self.proc.wait(5)
 
 
-def measure(kind: str, n: int, *, duration: float, rate: float, window: int, spread: str) -> tuple[LoadResult, LoadResult]:
+class Run(NamedTuple):
+    """One load run: the load generator's result, the CPU each process used during it
+    (share of one core: the server, its children, this process), and whether the venue
+    wrote a snapshot meanwhile (a fork: venue/snapshot_fork.py)."""
+
+    load: LoadResult
+    cpu: dict[str, float]
+    snapshot: bool
+
+    def line(self, label: str) -> str:
+        cpu = ", ".join(f"{name} {share:.0%}" for name, share in self.cpu.items())
+        return f"{report(label, self.load)}  cpu: {cpu}" + ("  [a snapshot was taken]" if self.snapshot else "")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> dict[str, int]:
+    """A process's children, named by the module they run (`python -m NAME`)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    argv = (d / "cmdline").read_bytes().split(b"\0")
+                    name = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else d.name
+                    out[name.replace("_", " ")] = int(d.name)
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def observed(server: Server, load: Callable[[], LoadResult]) -> Run:
+    """Run `load`, noting the CPU of the server, its child processes (the venue's drop copy)
+    and this process (the load generator), on Linux; elsewhere only the load's result."""
+    assert server.proc is not None
+    snaps = server.root / "var" / "snapshots"
+    before_snaps = set(snaps.glob("*.snap*")) if snaps.is_dir() else set()
+    procs = {server.kind: server.proc.pid, **_children(server.proc.pid), "load generator": os.getpid()}
+    try:
+        before = {name: _cpu_seconds(pid) for name, pid in procs.items()}
+    except OSError:
+        before = {}
+    t0 = time.perf_counter()
+    result = load()
+    elapsed = time.perf_counter() - t0
+    cpu = {}
+    for name, start in before.items():
+        with contextlib.suppress(OSError):
+            cpu[name] = (_cpu_seconds(procs[name]) - start) / elapsed
+    after_snaps = set(snaps.glob("*.snap*")) if snaps.is_dir() else set()
+    return Run(result, cpu, bool(after_snaps - before_snaps))
+
+
+def measure(kind: str, n: int, *, duration: float, rate: float, window: int, spread: str) -> tuple[Run, Run]:
     with tempfile.TemporaryDirectory(prefix=f"fix-e2e-{kind}-") as tmp, Server(kind, Path(tmp)) as server:
         ss = sessions(n)
         connect(server.port, ss)
         try:
             run(ss, duration=min(1.0, duration), window=window, spread=spread)  # warm up
-            peak = run(ss, duration=duration, window=window, spread=spread)
-            paced = run(ss, duration=duration, rate=rate, spread=spread)
+            peak = observed(server, lambda: run(ss, duration=duration, window=window, spread=spread))
+            paced = observed(server, lambda: run(ss, duration=duration, rate=rate, spread=spread))
         finally:
             logout(ss)
     return peak, paced
@@ -154,16 +217,17 @@ def main() -> int:
         at = f"@{a.rate:,.0f}/s"
         for label, r in ((f"baseline      {n} sess max", base_peak), (f"venue rest    {n} sess max", rest_peak), (f"venue trade   {n} sess max", trade_peak),
                          (f"baseline      {n} sess {at}", base_paced), (f"venue rest    {n} sess {at}", rest_paced), (f"venue trade   {n} sess {at}", trade_paced)):
-            print(report(label, r), flush=True)
-        ratio = rest_peak.throughput / base_peak.throughput if base_peak.throughput else float("nan")
-        trade_ratio = trade_peak.throughput / base_peak.throughput if base_peak.throughput else float("nan")
+            print(r.line(label), flush=True)
+        base = base_peak.load.throughput
+        ratio = rest_peak.load.throughput / base if base else float("nan")
+        trade_ratio = trade_peak.load.throughput / base if base else float("nan")
         if a.breakdown:
             for spread, name in (("1000", "rest"), ("0", "trade")):
                 peak, paced = measure("venue-noledger", n, spread=spread, **kw)
-                print(report(f"no ledger {name:<5} {n} sess max", peak), flush=True)
-                print(report(f"no ledger {name:<5} {n} sess {at}", paced), flush=True)
+                print(peak.line(f"no ledger {name:<5} {n} sess max"), flush=True)
+                print(paced.line(f"no ledger {name:<5} {n} sess {at}"), flush=True)
         print(f"-> {n} session(s): venue/baseline throughput = {ratio:.0%} rest, {trade_ratio:.0%} trade (target >= 75%); "
-              f"venue p99 ack {at} = {rest_paced.percentile(99) / 1000:.2f} ms rest, {trade_paced.percentile(99) / 1000:.2f} ms trade (target < 2 ms)", flush=True)
+              f"venue p99 ack {at} = {rest_paced.load.percentile(99) / 1000:.2f} ms rest, {trade_paced.load.percentile(99) / 1000:.2f} ms trade (target < 2 ms)", flush=True)
     return 0
 
 
