@@ -177,8 +177,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         thread_state.hold()
         try:
-            raw = message.toString()
-            taken = self._from_app(raw, sid.getTargetCompID().getValue())
+            taken = self._from_app(message.toString())
         except Exception:
             log.exception("message from %s could not be handled", sid)
             try:
@@ -202,11 +201,15 @@ class OrderEntryGateway(AuthenticatedAcceptor):
             return f"{rec.sender_comp_id} is already logged on"
         return check_credentials(message, rec.username, rec.password_hash)
 
-    def _from_app(self, raw: str, name: str) -> bool:
+    def _from_app(self, raw: str) -> bool:
         """Decode and hand over one application message; False for a type the venue does
-        not take."""
+        not take. The session is the message's SenderCompID (49), which quickfix has checked
+        against the session's before calling us: reading it from the string spares two
+        calls into quickfix, each of which lets go of the interpreter lock and must win it
+        back from the loop and the send lanes."""
         f = field_map(raw)
         msg_type = f[35]
+        name = f[49]
         st = self.sessions[name]
         firm = st.firm.id
         if msg_type == "D":
