@@ -51,6 +51,9 @@ from venue.types import ExecType
 
 log = logging.getLogger(__name__)
 
+# A catch-up's last stretch, replayed under the feed's lock (the follower's publishing
+# waits meanwhile), is at most this many records: a few milliseconds of the core.
+LOCKED_STRETCH = 2_000
 _X_REJECTED = ExecType.REJECTED
 _X_STATUS = ExecType.ORDER_STATUS
 
@@ -168,6 +171,8 @@ class MemberStream:
                 feed.sink.send(member, c.raw)
                 self.sent += 1
                 self.resume = Resume(seq, c.exec_id)
+        if feed.published - replay.position > LOCKED_STRETCH:
+            return  # much was published during the pass: another pass first, outside the lock
         with feed.lock:
             # What was published during the pass above, under the feed's lock: nothing is
             # published meanwhile, so the stream goes LIVE exactly after it. Only the core

@@ -12,7 +12,7 @@ import pytest
 from drop_copy_support import HandSequencer, eventually, fields, new_core, order, two_member_config
 
 from drop_copy.entitlement import Entitlements, Member, entitlements_from_config
-from drop_copy.feed import DropCopyFeed, Mode, Resume
+from drop_copy.feed import LOCKED_STRETCH, DropCopyFeed, Mode, Resume
 from venue.commands import CancelOrder
 from venue.config import VenueConfig
 from venue.events import ExecReport, Fill
@@ -197,8 +197,10 @@ def test_a_send_that_fails_midway_is_retried_without_repeating_or_losing_a_copy(
 
 def test_a_member_catching_up_goes_live_while_the_venue_keeps_publishing(cfg: VenueConfig) -> None:
     """The hand-over to LIVE happens under the feed's lock, so it does not need a quiet
-    moment: a publisher that never pauses (a venue under load) cannot keep a member in
-    catch-up. Every copy still arrives once, in order."""
+    moment: a publisher that never stops (a venue under load) cannot keep a member in
+    catch-up. It opens with a burst of more than LOCKED_STRETCH records, so the first pass
+    ends too far behind to finish under the lock and another pass follows. Every copy
+    still arrives once, in order."""
     seqr, sink = HandSequencer(cfg), RecordingSink()
     ent = entitlements_from_config(cfg)
     feed = make_feed(cfg, seqr, sink, ent)
@@ -210,6 +212,8 @@ def test_a_member_catching_up_goes_live_while_the_venue_keeps_publishing(cfg: Ve
         while not stop.is_set():
             seqr.submit(order("FIRM1", f"b{i}", Side.BUY, 1, 200_000), order("FIRM2", f"s{i}", Side.SELL, 1, 200_000))
             i += 1
+            if i > LOCKED_STRETCH:  # after the burst, a steady flow
+                time.sleep(0.0005)
             if all(s.mode is Mode.LIVE for s in feed.streams.values()):
                 went_live.set()
 
