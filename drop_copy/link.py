@@ -8,14 +8,15 @@ published, and writes one line, the batch's last sequence number, to the process
 (non-blocking: if the pipe is full, the number is written with the next batch or a moment
 later, never waited for). That is all drop copy costs the venue process.
 
-At most one line per TELL_INTERVAL_S (10 ms): a batch published sooner after the last
-line is told with the next line, at most that much later, so a copy reaches its member up
-to 10 ms after the client's own report. Without pacing, at 5,000 orders/s in batches of
-one or two the process woke, reread the journal's tail and handed over to its writer once
-per batch; on a machine short of CPU that is taken from the venue. Measured on
-bench/fix_e2e.py's load (1 session resting orders at 5,000/s, two runs each, the process's
-CPU from /proc): 30-32% of a core with a 1 ms interval, 20-21% with 10 ms (60 and 40 us
-per order).
+At most one line per TELL_INTERVAL_S (1 ms): a batch published sooner after the last line
+is told with the next line, at most that much later. Without it, at 5,000 orders/s in
+batches of one or two the process woke, reread the journal's tail and handed over to its
+writer once per batch. A longer interval costs the process less CPU but makes its work come
+in bursts, and bursts are what the venue's tail latency feels. Measured on
+bench/fix_e2e.py's load (1 session, resting orders at 5,000/s, snapshots out of the run,
+three paired runs): with 10 ms the process took 17-19% of a core against 27-30%, but the
+venue's ack p99 was 1.9-2.7 ms against 1.4-1.6 ms, and bench/drop_copy.py's copy latency
+p50 28-123 ms against 10 ms with one member.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from venue.events import Event
 log = logging.getLogger(__name__)
 
 RETRY_S = 0.005  # a full pipe: tell again this much later
-TELL_INTERVAL_S = 0.01  # the least time between two lines to the process
+TELL_INTERVAL_S = 0.001  # the least time between two lines to the process
 RESTART_DELAY_S = 0.5  # a dead process: start another after this (times the attempt)
 RESTART_ATTEMPTS = 5
 
