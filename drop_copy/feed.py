@@ -164,6 +164,7 @@ class MemberStream:
             self.replay.start_near(self.resume.seq)
         replay, member = self.replay, self.member
         self._skip_through = self.resume.exec_id if self.resume.seq > replay.position else None
+        start = replay.position
         for seq, events in replay.advance(feed.published):
             if feed.stopping:
                 return
@@ -171,8 +172,8 @@ class MemberStream:
                 feed.sink.send(member, c.raw)
                 self.sent += 1
                 self.resume = Resume(seq, c.exec_id)
-        if feed.published - replay.position > LOCKED_STRETCH:
-            return  # much was published during the pass: another pass first, outside the lock
+        if feed.published - replay.position > LOCKED_STRETCH and replay.position > start:
+            return  # much was published during the pass: another pass first, outside the lock (a pass that read nothing waits below, never spins)
         with feed.lock:
             # What was published during the pass above, under the feed's lock: nothing is
             # published meanwhile, so the stream goes LIVE exactly after it. Only the core
