@@ -36,12 +36,10 @@ from pathlib import Path
 from drop_copy.entitlement import entitlements_from_reference
 from drop_copy.replay import CoreFactory, JournalSource, Replay
 from drop_copy.service import DropCopyService
-from drop_copy.tail import JournalTail
 from venue.config import ConfigError, load_config
 from venue.events import Event
 from venue.gc_tuning import tune_gc
 from venue.refdata import open_reference
-from venue.sequencer import Core
 
 log = logging.getLogger("drop_copy")
 # The writers release the interpreter lock in every quickfix call; with the default 5 ms
@@ -53,11 +51,11 @@ DRAIN_WAIT_S = 0.005
 
 
 class Follower:
-    """The replica: journal records in, the same events as the venue's out."""
+    """The replica: journal records in, the same events as the venue's out. A Replay reads
+    the journal incrementally (drop_copy/tail.py), so following is advancing it."""
 
-    def __init__(self, tail: JournalTail, core: Core, publish: Callable[[Sequence[Event]], None]) -> None:
-        self.tail = tail
-        self.core = core
+    def __init__(self, replay: Replay, publish: Callable[[Sequence[Event]], None]) -> None:
+        self.replay = replay
         self.publish = publish
 
     @classmethod
@@ -69,13 +67,13 @@ class Follower:
         replay.start_near(seq + 1)
         for _ in replay.advance(seq):
             pass
-        return cls(JournalTail(journal, after_seq=replay.position), replay.core, publish)
+        return cls(replay, publish)
 
     def advance(self, seq: int) -> None:
         """Apply the records up to `seq` and publish their events as one batch."""
         events: list[Event] = []
-        for s, ts, cmd in self.tail.read(seq):
-            events += self.core.apply(s, ts, cmd)
+        for _, out in self.replay.advance(seq):
+            events += out
         if events:
             self.publish(events)
 
