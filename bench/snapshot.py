@@ -1,17 +1,23 @@
-"""What a snapshot costs the venue's acknowledgements: taken in a forked child vs in a worker thread.
+"""What a snapshot costs the venue's acknowledgements: taken by the drop-copy process's replica,
+by the venue in a forked child, or by the venue in a worker thread.
 
     python3 bench/snapshot.py                      # about 1 minute
-    python3 bench/snapshot.py --orders 50000 --paths child,thread
+    python3 bench/snapshot.py --orders 50000 --paths replica,child
 
 For each path in turn, a fresh venue (`venue run`, bench/fix_e2e.py's config, the
 snapshots' `fork` option set) in a subprocess: one FIX session rests --orders orders as fast
 as its window allows, then sends --rate orders/s for --duration seconds; --arm seconds into
 that paced run the bench has the venue take one snapshot (SIGUSR1: periodic snapshots are
-otherwise off, so exactly one falls in the run, at the same moment for every path). Printed
-per path, all from that paced run:
+otherwise off, so exactly one falls in the run, at the same moment for every path). The
+`replica` path is the venue as `venue run` starts it, where the drop-copy process takes the
+periodic snapshots (drop_copy/snapshots.py): `every` is set so that its first one falls
+about --arm seconds into the paced run, and the bench watches the snapshot directory for
+its files. Printed per path, all from that paced run:
 
     pause at snap      the Snapshotter call that starts it: fork(), or the capture
-    ready after        from that call to the file renamed into place
+                       (replica: not the venue's to pay, so not printed)
+    ready after        from that call (replica: its tmp file appearing) to the file renamed
+                       into place
     longest pause      the loop's longest gap while orders were sent, as seen by a task
                        that wakes every millisecond
     during snap        the same, from the snapshot's start until it is ready
@@ -39,7 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PATHS = ("child", "thread", "none")
+PATHS = ("replica", "child", "thread", "none")
 NEVER = 10**12  # snapshots.every: no periodic snapshot in the run
 
 
@@ -109,6 +115,31 @@ def serve(config: str, out: str) -> int:
 # ---------------------------------------------------------------------- the client side
 
 
+class _SnapshotWatch:
+    """When the drop-copy process's snapshot file appears (`at`, as its tmp file) and when it
+    is installed (`ready`), polled every millisecond on this machine's monotonic clock."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.seen: dict[str, int] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.001) and "ready" not in self.seen:
+            names = [p.name for p in self.directory.glob("*.snap*")] if self.directory.is_dir() else []
+            if "at" not in self.seen and names:
+                self.seen["at"] = time.perf_counter_ns()
+            if any(n.endswith(".snap") for n in names):
+                self.seen.setdefault("at", time.perf_counter_ns())
+                self.seen["ready"] = time.perf_counter_ns()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
 def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
     import fix_e2e  # bench/ is on the path as this script's directory
     import yaml
@@ -119,11 +150,15 @@ def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         config = fix_e2e.bench_config(root)
         data = yaml.safe_load(config.read_text())
-        data["snapshots"] = {"every": NEVER, "fork": path == "child"}
+        if path == "replica":
+            data["snapshots"] = {"every": a.orders + int(a.arm * a.rate), "taken_by": "drop_copy"}
+        else:
+            data["snapshots"] = {"every": NEVER, "fork": path == "child", "taken_by": "venue"}
         config.write_text(yaml.safe_dump(data, sort_keys=False))
         port = data["venue"]["order_entry"]["port"]
         out = root / "venue.json"
         proc = fix_e2e.start([sys.executable, __file__, "--serve", str(config), str(out)], port, root / "venue.log")
+        watcher: _SnapshotWatch | None = None
         try:
             ss = fix_e2e.sessions(1)
             lg.connect(port, ss)
@@ -133,16 +168,21 @@ def measure(path: str, a: argparse.Namespace) -> dict[str, Any]:
                     step = lg.run(ss, duration=min(1.0, (a.orders - resting) / 15_000 + 0.01), window=64, spread="1000")
                     resting += step.acked - step.rejected
                 t0 = time.perf_counter_ns()
-                arm = threading.Timer(a.arm, proc.send_signal, (signal.SIGUSR1,)) if path != "none" else None
+                arm = threading.Timer(a.arm, proc.send_signal, (signal.SIGUSR1,)) if path in ("child", "thread") else None
                 if arm is not None:
                     arm.start()
+                watcher = _SnapshotWatch(root / "var" / "snapshots") if path == "replica" else None
                 paced = lg.run(ss, duration=a.duration, rate=a.rate, spread="1000")
+                if watcher is not None:
+                    watcher.stop()
             finally:
                 lg.logout(ss)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
         got = json.loads(out.read_text())
+        if watcher is not None and watcher.seen:
+            got["snaps"] = [watcher.seen]
     # sending stops: what follows holds up no order (the logout right after cancels the
     # session's 100,000 resting orders, cancel-on-disconnect: a long batch on the loop)
     end = t0 + int(a.duration * 1e9) - 1_000_000
@@ -176,7 +216,7 @@ def main() -> int:
         for path in a.paths.split(","):
             r = measure(path, a)
             snap, paced = r["snap"], r["paced"]
-            at = f"{snap['call'] / 1e6:14.1f}" if snap else f"{'-':>14}"
+            at = f"{snap['call'] / 1e6:14.1f}" if snap and "call" in snap else f"{'-':>14}"
             ready = f"{(snap['ready'] - snap['at']) / 1e6:12.0f}" if snap and "ready" in snap else f"{'-':>12}"
             during = f"{r['during']:12.1f}" if snap else f"{'-':>12}"
             if path != "none" and (snap is None or "ready" not in snap):
@@ -184,10 +224,8 @@ def main() -> int:
             p99.setdefault(path, []).append(paced.percentile(99) / 1000)
             print(f"{k:5} {path:7} {r['resting']:8,} {at} {ready} {r['longest']:14.1f} {during} {paced.percentile(50) / 1000:7.2f} "
                   f"{p99[path][-1]:7.2f} {paced.percentile(99.9) / 1000:7.2f} {max(paced.latencies_us, default=0) / 1000:7.2f}", flush=True)
-    if "child" in p99 and "thread" in p99:
-        child, thread = median(p99["child"]), median(p99["thread"])
-        print(f"-> ack p99, median of {a.rounds} round(s): {child:.2f} ms with the snapshot in a child vs {thread:.2f} ms in a thread "
-              f"({thread / child:.1f}x); load average now {os.getloadavg()[0]:.2f}")
+    medians = ", ".join(f"{path} {median(v):.2f} ms" for path, v in p99.items())
+    print(f"-> ack p99, median of {a.rounds} round(s): {medians}; load average now {os.getloadavg()[0]:.2f}")
     return 0
 
 

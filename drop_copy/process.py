@@ -17,6 +17,9 @@ journal after it: members catch up to there from the journal on their own (resum
 after what their FIX stores hold). Nothing is read beyond what the
 venue says is published, so no copy runs ahead of the journal's durability.
 
+The replica also takes the venue's periodic restart snapshots (drop_copy/snapshots.py):
+it holds the venue's state at a durable seq, and a snapshot here costs the venue nothing.
+
 It prints `ready` on stdout once the acceptor listens (before the replica has caught up:
 the venue's startup does not wait for a replay; the pipe holds what it says meanwhile),
 and exits when its stdin closes
@@ -36,6 +39,7 @@ from pathlib import Path
 from drop_copy.entitlement import entitlements_from_reference
 from drop_copy.replay import CoreFactory, JournalSource, Replay
 from drop_copy.service import DropCopyService
+from drop_copy.snapshots import ReplicaSnapshots, taken_by_drop_copy
 from venue.config import ConfigError, load_config
 from venue.events import Event
 from venue.gc_tuning import tune_gc
@@ -48,18 +52,24 @@ SWITCH_INTERVAL_S = 0.0005
 # Between batches the follower lets the writers send what it routed, for at most this
 # long (a member whose socket is full must not hold the others back).
 DRAIN_WAIT_S = 0.005
+# On stop, a snapshot being written is waited for this long (the venue waits 20 s for this
+# process to exit; a child cut short leaves a tmp file that recovery deletes).
+SNAPSHOT_WAIT_S = 15.0
 
 
 class Follower:
     """The replica: journal records in, the same events as the venue's out. A Replay reads
-    the journal incrementally (drop_copy/tail.py), so following is advancing it."""
+    the journal incrementally (drop_copy/tail.py), so following is advancing it. With
+    `snapshots`, the replica also takes the venue's periodic snapshots (drop_copy/snapshots.py)."""
 
-    def __init__(self, replay: Replay, publish: Callable[[Sequence[Event]], None]) -> None:
+    def __init__(self, replay: Replay, publish: Callable[[Sequence[Event]], None], snapshots: ReplicaSnapshots | None = None) -> None:
         self.replay = replay
         self.publish = publish
+        self.snapshots = snapshots
 
     @classmethod
-    def at(cls, seq: int, journal: Path, snapshots: Path, core_factory: CoreFactory, publish: Callable[[Sequence[Event]], None]) -> Follower:
+    def at(cls, seq: int, journal: Path, snapshots: Path, core_factory: CoreFactory, publish: Callable[[Sequence[Event]], None],
+           taker: ReplicaSnapshots | None = None) -> Follower:
         """A replica in the state after `seq` (from the newest snapshot before it, then
         the journal), following from there. Nothing up to `seq` is published: the venue
         published it before this process started."""
@@ -67,15 +77,18 @@ class Follower:
         replay.start_near(seq + 1)
         for _ in replay.advance(seq):
             pass
-        return cls(replay, publish)
+        return cls(replay, publish, taker)
 
     def advance(self, seq: int) -> None:
         """Apply the records up to `seq` and publish their events as one batch."""
+        replay = self.replay
         events: list[Event] = []
-        for _, out in self.replay.advance(seq):
+        for _, out in replay.advance(seq):
             events += out
         if events:
             self.publish(events)
+        if self.snapshots is not None:
+            self.snapshots.after(replay.core, replay.position, replay.last_ts)
 
 
 def published_seqs(fd: int) -> Sequence[int] | None:
@@ -125,8 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     feed = service.start(args.published)
     signal.signal(signal.SIGTERM, _terminate)
     print("ready", flush=True)  # listening: the venue goes on starting while the replica catches up
+    taker = ReplicaSnapshots(snapshots, cfg.snapshots) if taken_by_drop_copy(cfg.snapshots) else None
     try:
-        follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), feed.on_events)
+        follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), feed.on_events, taker)
         tune_gc()  # the replica's book is long-lived, as the venue's (venue/gc_tuning.py)
         while (seqs := published_seqs(0)) is not None:
             if seqs:
@@ -136,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("drop copy: SIGTERM")
     finally:
         service.stop()
+        if taker is not None:
+            taker.close(SNAPSHOT_WAIT_S)
         log.info("drop copy stopped")
     return 0
 

@@ -78,6 +78,7 @@ class Replay:
         self.snapshots = snapshots
         self.core = core_factory()
         self.position = 0  # the last seq applied
+        self.last_ts = 0  # its timestamp (a snapshot of the core is checked against it)
         self._reader: RecordReader | None = None
 
     def start_near(self, seq: int) -> None:
@@ -97,7 +98,7 @@ class Replay:
             except SnapshotError as exc:
                 log.warning("snapshot not used: %s", exc)
                 continue
-            self.core, self.position = core, snap.seq
+            self.core, self.position, self.last_ts = core, snap.seq, snap.ts
             return
 
     def advance(self, until_seq: int | None = None) -> Iterator[tuple[int, list[Event]]]:
@@ -116,5 +117,5 @@ class Replay:
             for seq, ts, cmd in records:
                 if seq != self.position + 1:
                     raise ValueError(f"journal skips from seq {self.position} to {seq}")
-                self.position = seq
+                self.position, self.last_ts = seq, ts
                 yield seq, core.apply(seq, ts, cmd)

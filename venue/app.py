@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drop_copy.link import DropCopyLink
+from drop_copy.snapshots import taken_by_drop_copy
 from venue import admin_commands  # noqa: F401  (registers the operator commands)
 from venue.admin import AdminServer
 from venue.clearing import operator as clearing_operator  # noqa: F401  (registers eod and reconcile)
@@ -61,7 +62,9 @@ class Venue:
         ref = open_reference(cfg)
         durable = Durable.open(cfg, lambda: new_core(cfg, ref))  # the newest snapshot, then the journal after it
         core = durable.core
-        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=durable.sequencer(), durable=durable, reference=ref)
+        # the drop-copy process, when it runs, takes the periodic snapshots from its replica
+        sequencer = durable.sequencer(periodic=not (ref.clearing_members and taken_by_drop_copy(durable.config)))
+        return cls(cfg=cfg, core=core, engine=core.engine, sequencer=sequencer, durable=durable, reference=ref)
 
     async def start(self) -> None:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)

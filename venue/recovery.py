@@ -119,10 +119,12 @@ def _done(journal: Journal, core: Core, end: int, snap: Path | None, n: int, t0:
 class Snapshotter:
     """Sequencer subscriber that writes a snapshot every `config.every` commands: in a forked
     child where the platform can (venue/snapshot_fork.py), else captured on the loop thread
-    and written in a worker thread. One snapshot at a time."""
+    and written in a worker thread. One snapshot at a time. Not `periodic`: only the last
+    one, at close (the drop-copy process takes the others: drop_copy/snapshots.py)."""
 
-    def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig, last_seq: int | None = None) -> None:
+    def __init__(self, sequencer: Sequencer, directory: Path, config: SnapshotConfig, last_seq: int | None = None, *, periodic: bool = True) -> None:
         self.sequencer = sequencer
+        self.periodic = periodic
         self.dir = directory
         self.config = config
         self.fork = config.fork and snapshot_fork.available()
@@ -153,7 +155,7 @@ class Snapshotter:
                 self._waiting = None
             return
         seq = self.sequencer.next_seq - 1
-        if self._broken or not self.config.every or seq - self.last_seq < self.config.every:
+        if self._broken or not self.periodic or not self.config.every or seq - self.last_seq < self.config.every:
             return
         if self._writing is not None and not self._writing.done():
             return  # the previous one is still being written: try after the next batch
@@ -264,14 +266,15 @@ class Durable:
             config = dataclasses.replace(config, every=0)
         return cls(rec, snapshot_dir, config)
 
-    def sequencer(self) -> Sequencer:
-        """The sequencer, resuming the journal's numbering, with periodic snapshots."""
+    def sequencer(self, *, periodic: bool = True) -> Sequencer:
+        """The sequencer, resuming the journal's numbering, with snapshots: periodic ones
+        unless another process takes them, and the last one when it stops."""
         rec = self.recovered
         seq = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts)
         if self.config.every:
             # counting from the snapshot recovery used: a long replayed tail (crash after crash
             # before a new snapshot was written) is snapshotted after the first batch
-            self.snapshotter = Snapshotter(seq, self.snapshot_dir, self.config, rec.next_seq - 1 - rec.replayed)
+            self.snapshotter = Snapshotter(seq, self.snapshot_dir, self.config, rec.next_seq - 1 - rec.replayed, periodic=periodic)
             seq.subscribers.append(self.snapshotter)
         return seq
 

@@ -1,5 +1,7 @@
 """Snapshots taken in a forked child, so their encoding never competes with the venue for
-the interpreter lock.
+the interpreter lock. The drop-copy process forks the same child from its replica
+(drop_copy/snapshots.py), which is how the demo venue takes its periodic snapshots; what
+follows describes the venue forking itself, as it does when that process does not run.
 
 A snapshot in a worker thread costs the venue about 300 ms of CPU per 100,000 live orders,
 taken from the same GIL that the loop and the FIX send lanes need: acks around it waited up
