@@ -34,16 +34,12 @@ CREATE TABLE IF NOT EXISTS instruments (
     status VARCHAR NOT NULL DEFAULT 'active',                 -- active | expired
     final_price DECIMAL(18,8)
 );
--- fee in cents = half-even(tick-lots x num / den): formulas.FeeRule's integers per instrument
+-- fee in cents = half-even(tick-lots x num / den): formulas.FeeRule's integers per instrument (for reference:
+-- the ledger computes trades' fees as it writes them, ledger.TradeTerms)
 CREATE TABLE IF NOT EXISTS fee_rules (
     symbol VARCHAR PRIMARY KEY, maker_num HUGEINT NOT NULL, maker_den HUGEINT NOT NULL,
     taker_num HUGEINT NOT NULL, taker_den HUGEINT NOT NULL
 );
-CREATE OR REPLACE MACRO fee_cents(tl, num, den) AS (
-    sign(tl * num) * (abs(tl * num) // den
-        + CASE WHEN 2 * (abs(tl * num) % den) > den
-                 OR (2 * (abs(tl * num) % den) = den AND (abs(tl * num) // den) % 2 = 1) THEN 1 ELSE 0 END)
-)::DECIMAL(18,0) * 0.01::DECIMAL(3,2);
 CREATE TABLE IF NOT EXISTS accounts (
     account VARCHAR PRIMARY KEY, firm VARCHAR NOT NULL, clearing_member VARCHAR NOT NULL
 );
