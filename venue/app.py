@@ -156,7 +156,7 @@ async def serve(cfg: VenueConfig, stop: asyncio.Event) -> int:
     await venue.start()  # each step inside is bounded by its own timeout
     tune_gc()
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *venue.tasks], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([stopper, *venue.tasks], return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
     await venue.stop()
     return 1 if venue.sequencer.failed is not None else 0

@@ -88,9 +88,9 @@ def test_the_venue_takes_periodic_snapshots_only_when_no_drop_copy_process_does(
     if not members:
         data["clearing_members"] = []
     Path(cfg.source).write_text(yaml.safe_dump(data))
-    venue = Venue.build(load_config(cfg.source))
+    durable = Venue.build(load_config(cfg.source)).durable
+    assert durable is not None
     try:
-        assert venue.durable is not None and venue.durable.snapshotter is not None
-        assert venue.durable.snapshotter.periodic is periodic
+        assert durable.snapshotter is not None and durable.snapshotter.periodic is periodic
     finally:
-        venue.durable.journal.close()
+        durable.journal.close()
