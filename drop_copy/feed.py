@@ -169,9 +169,7 @@ class MemberStream:
             if feed.stopping:
                 return
             for c in self._replayed(seq, events):
-                feed.sink.send(member, c.raw)
-                self.sent += 1
-                self.resume = Resume(seq, c.exec_id)
+                self._send_replayed(c)
         if feed.published - replay.position > LOCKED_STRETCH and replay.position > start:
             return  # much was published during the pass: another pass first, outside the lock (a pass that read nothing waits below, never spins)
         with feed.lock:
@@ -189,10 +187,14 @@ class MemberStream:
             log.info("drop copy for %s is live after seq %d (%d copies sent)", member.id, replay.position, self.sent)
             return
         for c in last:
-            feed.sink.send(member, c.raw)
-            self.sent += 1
-            self.resume = Resume(c.seq, c.exec_id)
+            self._send_replayed(c)
         feed.stopped.wait(0.05)  # the journal has not shown what was published yet (a reader racing a segment roll)
+
+    def _send_replayed(self, c: Copy) -> None:
+        """Send a copy from the journal; the stream resumes after it if the pass fails."""
+        self.feed.sink.send(self.member, c.raw)
+        self.sent += 1
+        self.resume = Resume(c.seq, c.exec_id)
 
     def _replayed(self, seq: int, events: Sequence[Event]) -> Iterator[Copy]:
         """The member's copies of one replayed command, past its resume point."""
