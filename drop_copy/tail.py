@@ -7,6 +7,11 @@ polled every batch). Records are checked as venue/journal.py checks them (length
 checksum, consecutive sequence numbers, via its `scan_segment`); a record not yet whole
 is left for the next call. It never reads past `until_seq`: the venue says how far the
 journal is durable and published, and a copy never runs ahead of that.
+
+The live segment is preallocated (venue/journal.py): past its data the file holds zeros,
+or a write under way, so the tail reads a bounded step at a time and keeps its place at
+the end of the last record it returned. What it finds past `until_seq` (zeros, a record
+half written) is not yet published and never an error; a bad record at or before it is.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from venue.commands import Command
 from venue.journal import JournalError, scan_segment, segment_paths
 
 _FRAME = 24  # a record's length, checksum, seq and ts come before its command (venue/journal.py)
+READ_STEP = 1 << 16  # bytes read at a time (doubled while one record does not fit)
 
 
 class JournalTail:
@@ -26,8 +32,7 @@ class JournalTail:
         self._path: Path | None = None
         self._first = 0
         self._header = b""
-        self._offset = 0  # where the unread bytes of the current segment start
-        self._pending = b""  # a record not yet whole
+        self._offset = 0  # where the next record of the current segment starts
 
     def read(self, until_seq: int) -> list[tuple[int, int, Command]]:
         """The records (seq, ts, command) after `position`, up to `until_seq`."""
@@ -52,7 +57,6 @@ class JournalTail:
         scan = scan_segment(self._path, self._first, data)
         self._header = data[: scan.records[0][2] - _FRAME] if scan.records else data[: scan.good_end]
         self._offset = len(self._header)
-        self._pending = b""
         for seq, _, start, _ in scan.records:
             if seq >= want:
                 self._offset = start - _FRAME
@@ -61,28 +65,34 @@ class JournalTail:
         return True
 
     def _read_segment(self, until_seq: int, out: list[tuple[int, int, Command]]) -> int:
+        """Append the current segment's records up to `until_seq` to `out`; how many."""
         assert self._path is not None
+        n, step, head = 0, READ_STEP, len(self._header)
         with open(self._path, "rb") as f:
-            f.seek(self._offset)
-            chunk = f.read()
-        if not chunk and not self._pending:
-            return 0
-        self._offset += len(chunk)
-        data = self._header + self._pending + chunk
-        scan = scan_segment(self._path, self._first, data, expect_seq=self.position + 1)
-        if scan.problem and not scan.problem.startswith("partial"):
-            raise JournalError(f"{self._path}: {scan.problem} after seq {self.position}")
-        decode = scan.decoder.decode  # type: ignore[union-attr]
-        n = 0
-        consumed = len(self._header)
-        for seq, ts, start, end in scan.records:
-            if seq > until_seq:
-                break
-            out.append((seq, ts, decode(data, start, end)))
-            self.position = seq
-            consumed = end
-            n += 1
-        self._pending = data[consumed:]
+            while self.position < until_seq:
+                f.seek(self._offset)
+                chunk = f.read(step)
+                if not chunk:
+                    break
+                data = self._header + chunk
+                scan = scan_segment(self._path, self._first, data, expect_seq=self.position + 1)
+                last = scan.records[-1][0] if scan.records else self.position
+                if scan.problem and last < until_seq and not scan.problem.startswith("partial"):
+                    raise JournalError(f"{self._path}: {scan.problem} after seq {last}")
+                decode = scan.decoder.decode  # type: ignore[union-attr]
+                consumed = head
+                for seq, ts, start, end in scan.records:
+                    if seq > until_seq:
+                        break
+                    out.append((seq, ts, decode(data, start, end)))
+                    self.position = seq
+                    consumed = end
+                    n += 1
+                self._offset += consumed - head
+                if len(chunk) < step or scan.size < len(data):
+                    break  # the segment's data, as far as it is written, is read
+                if consumed == head:
+                    step *= 2  # the next record is longer than a step
         return n
 
     def _next_segment(self) -> bool:

@@ -17,10 +17,22 @@ across the whole log; a gap is corruption.
 
 Group commit: `append_batch` frames a batch's records (on the loop thread, no I/O);
 `take` hands the batch over and `write` makes any number of taken batches durable
-with one writev() per MAX_WRITE_BYTES. Under FsyncPolicy.BATCH (the default) the file is
+with one pwritev() per MAX_WRITE_BYTES. Under FsyncPolicy.BATCH (the default) the file is
 open with O_DSYNC, so that one call is also the sync: the same guarantee as write() then
 fdatasync(), in one system call, so the journal thread takes the interpreter lock back
 once per write instead of twice (each time it may wait for the loop to let go of it).
+
+Preallocated segments. A new segment is allocated whole (posix_fallocate) before its first
+record, and records are written into that space at the offset where the data ends, not
+appended. A synced append must also journal the file's new size in the filesystem; a
+synced write into allocated space is the data alone. Measured on this project's ext4
+machine (200-byte O_DSYNC writes, 3,000 in a row): 131-133 µs and 54-55 µs of CPU per
+append against 91-93 µs and 35-36 µs into allocated space; at 5,000 orders/s most orders
+are a write of their own. So a live segment ends in zeros after its last record, and
+every reader treats zeros from a record boundary to the end of the file as the end of the
+data (no record starts with a zero length). A segment is cut back to its data when it is
+rolled or the journal is closed; after a crash the zeros stay, and the writer goes on at
+the end of the data.
 FsyncPolicy.NEVER leaves durability to the OS: it survives a kill -9 of the venue (the
 page cache has the data) but not a power loss, and is for benchmarks, which must say so.
 
@@ -100,7 +112,7 @@ class SegmentScan:
     schema: bytes = b""  # the codec schema its records are written with
     records: list[tuple[int, int, int, int]] = field(default_factory=list)  # (seq, ts, body start, body end)
     good_end: int = 0  # offset after the last whole record
-    size: int = 0
+    size: int = 0  # bytes of data: the file's size without its preallocated zeros
     problem: str = ""  # why the bytes from good_end on are not records ("" if there are none)
     later_record_at: int | None = None  # a whole record found past the problem: not a torn tail
 
@@ -160,9 +172,15 @@ def scan_segment(path: Path, first_seq: int, data: bytes, expect_seq: int | None
     unpack_head, unpack_seqts, crc32 = _HEAD.unpack_from, _SEQTS.unpack_from, zlib.crc32
     while off < n:
         if n - off < _HEAD.size:
-            scan.problem = f"partial record header ({n - off} bytes)"
+            if _zeros_from(data, off):
+                scan.size = off
+            else:
+                scan.problem = f"partial record header ({n - off} bytes)"
             break
         length, crc = unpack_head(data, off)
+        if length == 0 and _zeros_from(data, off):  # preallocated space: the data ends here
+            scan.size = off
+            break
         start, end = off + _HEAD.size, off + _HEAD.size + length
         if not _MIN_BODY <= length <= MAX_RECORD:
             scan.problem = f"impossible record length {length}"
@@ -181,16 +199,24 @@ def scan_segment(path: Path, first_seq: int, data: bytes, expect_seq: int | None
         expect += 1
         off = end
     scan.good_end = off
-    if scan.problem and n - off <= MAX_TORN_BYTES:
-        scan.later_record_at = _find_record(data, off + 1, expect - 1)
+    if scan.problem:
+        scan.size = len(data.rstrip(b"\0"))  # a torn write into preallocated space is followed by zeros
+        if scan.size - off <= MAX_TORN_BYTES:
+            scan.later_record_at = _find_record(data, off + 1, expect - 1, scan.size)
     return scan
 
 
-def _find_record(data: bytes, start: int, after_seq: int) -> int | None:
-    """The offset of a whole record with seq > after_seq at or after `start`, if any."""
+def _zeros_from(data: bytes, off: int) -> bool:
+    """Whether every byte from `off` on is zero."""
+    return data.count(0, off) == len(data) - off
+
+
+def _find_record(data: bytes, start: int, after_seq: int, data_end: int) -> int | None:
+    """The offset of a whole record with seq > after_seq at or after `start`, if any (a
+    record starts with its nonzero length, so before `data_end`, the last nonzero byte)."""
     n = len(data)
     unpack_head, unpack_seqts, crc32 = _HEAD.unpack_from, _SEQTS.unpack_from, zlib.crc32
-    for off in range(start, n - _HEAD.size - _MIN_BODY + 1):
+    for off in range(start, min(data_end, n - _HEAD.size - _MIN_BODY + 1)):
         length, crc = unpack_head(data, off)
         if _MIN_BODY <= length <= MAX_RECORD and off + _HEAD.size + length <= n:
             seq = unpack_seqts(data, off + _HEAD.size)[0]
@@ -275,11 +301,12 @@ class Journal:
         self._framers = self._codec.framers
         self._pending = bytearray()  # framed records appended since the last take()
         self._taken_seq = last_seq  # the last seq handed over by take()
-        self._open_flags = os.O_WRONLY | os.O_APPEND | (os.O_DSYNC if config.fsync is FsyncPolicy.BATCH else 0)
+        self._open_flags = os.O_WRONLY | (os.O_DSYNC if config.fsync is FsyncPolicy.BATCH else 0)
         self._fd: int | None = None
-        self._size = size
+        self._size = size  # where the current segment's data ends: the next write's offset
         if current is not None:
             self._fd = os.open(current, self._open_flags)
+            self._preallocate(self._fd)
 
     @classmethod
     def open(cls, directory: Path | str, config: JournalConfig = JournalConfig()) -> Journal:
@@ -304,7 +331,7 @@ class Journal:
                 path, scan.good_end, scan.problem, len(data) - scan.good_end, scan.records[-1][0] if scan.records else first - 1,
             )
             with open(path, "r+b") as f:
-                f.truncate(scan.good_end)
+                f.truncate(scan.good_end)  # the writer allocates the segment's space again
                 f.flush()
                 os.fsync(f.fileno())
         if scan.records:
@@ -382,22 +409,40 @@ class Journal:
             self.records_written += count
             self.flushes += 1
             if self._size >= self.config.segment_bytes:
-                os.close(self._fd)  # type: ignore[arg-type]
-                self._fd = None
+                self._close_segment()
 
     def _write_all(self, chunk: list[bytearray], size: int) -> None:
-        n = os.writev(self._fd, chunk)  # type: ignore[arg-type]
+        fd, at = self._fd, self._size
+        assert fd is not None
+        n = os.pwritev(fd, chunk, at)
         if n < size:  # a regular file takes it all unless something is wrong (a full disk): finish or raise
-            rest = memoryview(b"".join(chunk))[n:]
-            while rest:
-                rest = rest[os.write(self._fd, rest):]  # type: ignore[arg-type]
+            whole = memoryview(b"".join(chunk))
+            while n < size:
+                n += os.pwrite(fd, whole[n:], at + n)
 
     def close(self) -> None:
         """Flush what is queued and close the file."""
         self.flush()
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            self._close_segment()
+
+    def _preallocate(self, fd: int) -> None:
+        """Allocate the segment's space up to the size it rolls at, plus one write past it.
+        Where the filesystem cannot, writes extend the file as appends would."""
+        try:
+            os.posix_fallocate(fd, 0, self.config.segment_bytes + MAX_WRITE_BYTES)
+        except (AttributeError, OSError) as exc:
+            log.debug("journal space not preallocated: %r", exc)
+
+    def _close_segment(self) -> None:
+        """Cut the segment back to its data (its preallocated zeros go) and close it."""
+        fd = self._fd
+        assert fd is not None
+        self._fd = None
+        try:
+            os.ftruncate(fd, self._size)
+        finally:
+            os.close(fd)
 
     def _new_segment(self, first_seq: int) -> None:
         path = self.dir / f"{first_seq:020d}.jnl"
@@ -406,6 +451,7 @@ class Journal:
         with open(tmp, "wb") as f:
             f.write(header)
             f.flush()
+            self._preallocate(f.fileno())
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(self.dir)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from drop_copy_support import order
 
 from drop_copy.tail import JournalTail
 from venue.commands import Command
-from venue.journal import Journal, JournalConfig, JournalReader, segment_paths
+from venue.journal import Journal, JournalConfig, JournalError, JournalReader, segment_paths
 from venue.types import Side
 
 
@@ -34,17 +35,42 @@ def test_the_tail_follows_batches_and_segment_rolls_without_skipping_or_repeatin
 
 
 def test_a_record_not_yet_whole_waits_for_the_rest(tmp_path: Path) -> None:
+    """As where the filesystem cannot preallocate: the file ends inside the second record."""
     journal = Journal.open(tmp_path)
     journal.append(1, 1, order("FIRM1", "a", Side.BUY, 1, 100))
     journal.append(2, 2, order("FIRM1", "b", Side.BUY, 1, 100))
     journal.flush()
     path = segment_paths(tmp_path)[0][1]
-    whole = path.read_bytes()
-    path.write_bytes(whole[:-5])  # the second record's last bytes are not written yet
+    end = next(JournalReader(tmp_path).scans()).size
+    whole = path.read_bytes()[:end]
+    path.write_bytes(whole[:-5])
     tail = JournalTail(tmp_path)
     assert [r[0] for r in tail.read(2)] == [1]
     path.write_bytes(whole)
     assert [r[0] for r in tail.read(2)] == [2]
+
+
+def test_what_lies_past_the_published_seq_is_never_an_error(tmp_path: Path) -> None:
+    """The live segment is preallocated: a write under way can show a record whose checksum
+    fails, and zeros after it. Past what the venue said is published, that is a record not yet
+    written; at or before it, corruption."""
+    journal = Journal.open(tmp_path)
+    for seq in (1, 2, 3):
+        journal.append(seq, seq, order("FIRM1", f"o{seq}", Side.BUY, 1, 100))
+        journal.flush()
+    path = segment_paths(tmp_path)[0][1]
+    whole = path.read_bytes()
+    end = next(JournalReader(tmp_path).scans()).size
+    assert len(whole) > end, "the live segment is preallocated"
+    garbled = bytearray(whole)
+    garbled[end - 3] ^= 0xFF  # record 3's checksum fails
+    path.write_bytes(bytes(garbled))
+    tail = JournalTail(tmp_path)
+    assert [r[0] for r in tail.read(2)] == [1, 2]
+    with pytest.raises(JournalError, match="record checksum fails after seq 2"):
+        tail.read(3)
+    path.write_bytes(whole)
+    assert [r[0] for r in tail.read(3)] == [3]
 
 
 def test_a_replay_started_from_a_snapshot_regenerates_the_same_events(tmp_path: Path) -> None:

@@ -37,16 +37,21 @@ def last_segment(directory: Path) -> Path:
     return segment_paths(directory)[-1][1]
 
 
+def data_size(directory: Path) -> int:
+    """The last segment's bytes up to the end of its data (a live one is preallocated)."""
+    return list(JournalReader(directory).scans())[-1].size
+
+
 def record_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
-    """Every writev the journal makes, as (buffers, whether the file syncs each write)."""
+    """Every pwritev the journal makes, as (buffers, whether the file syncs each write)."""
     writes: list[tuple[int, bool]] = []
-    real = os.writev
+    real = os.pwritev
 
-    def writev(fd: int, buffers: list[bytearray]) -> int:
+    def pwritev(fd: int, buffers: list[bytearray], offset: int) -> int:
         writes.append((len(buffers), bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DSYNC)))
-        return real(fd, buffers)
+        return real(fd, buffers, offset)
 
-    monkeypatch.setattr(os, "writev", writev)
+    monkeypatch.setattr(os, "pwritev", pwritev)
     return writes
 
 
@@ -152,6 +157,92 @@ def test_segments_roll_and_read_from_the_middle(tmp_path: Path) -> None:
     assert j.last_seq == 2000
 
 
+def live(directory: Path, n: int, config: JournalConfig = JournalConfig()) -> tuple[Journal, list[tuple[int, int, object]]]:
+    """A journal with n records written in batches of 10 and not closed, as a running venue
+    (or one killed) leaves it."""
+    j = Journal.open(directory, config)
+    recs = list(stream(3, n, operator=True))
+    for i in range(0, n, 10):
+        for seq, ts, cmd in recs[i:i + 10]:
+            j.append(seq, ts, cmd)
+        j.flush()
+    return j, recs  # type: ignore[return-value]
+
+
+def test_a_live_segment_is_preallocated_and_cut_back_to_its_data_when_closed(tmp_path: Path) -> None:
+    config = JournalConfig(segment_bytes=1 << 20)
+    j, recs = live(tmp_path, 300, config)
+    seg = last_segment(tmp_path)
+    assert seg.stat().st_size >= config.segment_bytes > data_size(tmp_path)
+    assert read(tmp_path) == recs  # readers stop at the zeros, with no complaint
+    scan = list(JournalReader(tmp_path).scans())[-1]
+    assert not scan.problem and scan.good_end == scan.size
+    j.close()
+    assert seg.stat().st_size == data_size(tmp_path) and read(tmp_path) == recs
+
+
+def test_rolled_segments_are_cut_back_to_their_data(tmp_path: Path) -> None:
+    j, recs = live(tmp_path, 1000, JournalConfig(segment_bytes=8192))
+    segs = segment_paths(tmp_path)
+    assert len(segs) > 3
+    for _, path in segs[:-1]:
+        assert path.stat().st_size < 8192 + 4096
+    assert read(tmp_path) == recs
+    j.close()
+
+
+def test_after_a_crash_the_writer_goes_on_at_the_end_of_the_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Killed with its segment preallocated: the zeros are no torn tail; the next records
+    go right after the last one, and the file keeps no gap."""
+    _, recs = live(tmp_path, 100)  # never closed
+    more = list(stream(3, 120, operator=True))[100:]
+    with caplog.at_level(logging.WARNING):
+        j = Journal.open(tmp_path)
+    assert "torn" not in caplog.text and (j.last_seq, j.last_ts) == (100, recs[-1][1])
+    for seq, ts, cmd in more:
+        j.append(seq, ts, cmd)
+    j.flush()
+    assert read(tmp_path) == recs + more
+    j.close()
+    assert read(tmp_path) == recs + more
+
+
+def test_a_torn_write_into_preallocated_space_is_cut(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A crash during a write leaves part of it, then the zeros it was written over."""
+    _, recs = live(tmp_path, 100)
+    seg = last_segment(tmp_path)
+    end = data_size(tmp_path)
+    data = bytearray(seg.read_bytes())
+    data[end - 9:end] = bytes(9)  # the last record's end never reached the disk
+    seg.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        j = Journal.open(tmp_path)
+    assert "torn tail" in caplog.text and j.last_seq == 99
+    assert read(tmp_path) == recs[:99]
+    j.close()
+
+
+def test_corruption_before_preallocated_space_is_still_refused(tmp_path: Path) -> None:
+    _, _ = live(tmp_path, 300)
+    seg = last_segment(tmp_path)
+    data = bytearray(seg.read_bytes())
+    data[data_size(tmp_path) // 2] ^= 0xFF  # whole records follow, then the zeros
+    seg.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match="corruption inside the journal"):
+        Journal.open(tmp_path)
+
+
+def test_without_preallocation_the_journal_appends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem that cannot preallocate: writes extend the file, as plain appends."""
+    def refuse(fd: int, offset: int, length: int) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", refuse)
+    _, recs = live(tmp_path, 100)
+    assert last_segment(tmp_path).stat().st_size == data_size(tmp_path)
+    assert read(tmp_path) == recs
+
+
 @pytest.mark.parametrize("cut", [1, 7, 20, 60])
 def test_torn_tail_is_reported_and_cut(tmp_path: Path, cut: int, caplog: pytest.LogCaptureFixture) -> None:
     recs = write(tmp_path, 300)
@@ -162,7 +253,7 @@ def test_torn_tail_is_reported_and_cut(tmp_path: Path, cut: int, caplog: pytest.
         j = Journal.open(tmp_path)
     assert "torn tail" in caplog.text
     kept = j.last_seq
-    assert 297 <= kept < 300 and seg.stat().st_size < size - cut
+    assert 297 <= kept < 300 and data_size(tmp_path) < size - cut
     assert read(tmp_path) == recs[:kept]
     for seq, ts, cmd in recs[kept:]:
         j.append(seq, ts, cmd)  # type: ignore[arg-type]
