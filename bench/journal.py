@@ -7,6 +7,10 @@ limit and IOC orders that sweep levels) feeds:
   append    Journal.append_batch + flush alone, in batches of 64 and 512 commands, with
             fsync per batch and with fsync off (FsyncPolicy.NEVER: survives a kill -9,
             not a power loss)
+  sync      one command per synced write, as at 5,000 orders/s where most orders are a
+            write of their own: wall and CPU time per write into a preallocated segment
+            (the journal's default) against plain appends (journal.preallocate: false),
+            interleaved rounds, median of each
   e2e       the Sequencer driving MatchingEngine, then VenueCore (risk around it), with
             no journal, a journal with fsync off, and a journal with fsync per batch; the
             journal's cost is the drop in commands/s against no journal (target: < 20%),
@@ -20,7 +24,7 @@ Files go under --dir (default var/bench-journal, a real disk: /tmp may be tmpfs,
 fsync costs nothing) and are removed at the end.
 
     python3 bench/journal.py [--commands 1000000] [--e2e 200000] [--rounds 3] [--seed 7] [--dir var/bench-journal]
-                             [--gc venue|default] [--only codec|append|e2e|restart ...]
+                             [--gc venue|default] [--only codec|append|sync|e2e|restart ...]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import gc
 import os
 import random
 import shutil
+import statistics
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -135,6 +140,31 @@ def bench_append(cmds: list[Command], base: Path) -> None:
             print(f"  fsync {fsync.value:<5} batch {batch:>3}: {n / took:>10,.0f} commands/s  {took / j.flushes * 1e3:6.2f} ms/flush"
                   f"  {j.bytes_written / took / 1e6:6.1f} MB/s")
             shutil.rmtree(d)
+
+
+def bench_sync(cmds: list[Command], base: Path, rounds: int, writes: int = 2_000) -> None:
+    sample = cmds[:writes]
+    got: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for r in range(rounds):
+        for preallocate in (True, False):
+            d = base / f"sync-{preallocate}-{r}"
+            j = Journal.open(d, JournalConfig(preallocate=preallocate))
+            j.append_batch(1, (T0,), sample[:1])
+            j.flush()  # the segment exists (and is allocated) before the clock starts
+            t, c = time.perf_counter(), time.thread_time()
+            for i in range(1, len(sample)):
+                j.append_batch(i + 1, (T0 + i,), sample[i:i + 1])
+                j.flush()
+            n = len(sample) - 1
+            got[preallocate].append(((time.perf_counter() - t) / n * 1e6, (time.thread_time() - c) / n * 1e6))
+            j.close()
+            shutil.rmtree(d)
+    for preallocate, label in ((True, "preallocated (default)"), (False, "appended")):
+        wall = statistics.median(w for w, _ in got[preallocate])
+        cpu = statistics.median(c for _, c in got[preallocate])
+        print(f"  {label:<23} {wall:7.1f} µs/write  {cpu:6.1f} µs CPU/write")
+    ratio = statistics.median(w for w, _ in got[True]) / statistics.median(w for w, _ in got[False])
+    print(f"  -> preallocated/appended wall time = {ratio:.2f} ({rounds} rounds of {writes - 1:,} writes)")
 
 
 def new_venue_core() -> VenueCore:
@@ -242,9 +272,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--gc", choices=("venue", "default"), default="venue", help="e2e: the venue process's GC tuning, or CPython's default")
     ap.add_argument("--dir", type=Path, default=Path("var/bench-journal"))
-    ap.add_argument("--only", choices=("codec", "append", "e2e", "restart"), action="append", help="run only these parts (repeatable)")
+    ap.add_argument("--only", choices=("codec", "append", "sync", "e2e", "restart"), action="append", help="run only these parts (repeatable)")
     args = ap.parse_args()
-    parts = set(args.only or ("codec", "append", "e2e", "restart"))
+    parts = set(args.only or ("codec", "append", "sync", "e2e", "restart"))
     if not 0 < args.tail < args.commands:
         ap.error("--tail must be between 1 and --commands")
     base = args.dir
@@ -261,6 +291,9 @@ def main() -> None:
         if "append" in parts:
             print(f"journal append + flush alone (files under {base}):")
             bench_append(cmds, base)
+        if "sync" in parts:
+            print("one command per synced write:")
+            bench_sync(cmds, base, args.rounds)
         if "e2e" in parts:
             print(f"end to end: the Sequencer driving a core, {args.e2e:,} commands submitted at once, best of {args.rounds}, {args.gc} GC:")
             bench_e2e(cmds[:args.e2e], base, args.rounds, args.gc)

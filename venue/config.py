@@ -173,6 +173,11 @@ class VenueSettings:
     opening_phase: TradingPhase = TradingPhase.OPEN
     reference_db: str = ""  # SQLAlchemy URL; empty: sqlite file under var_dir
     drop_copy_nice: int = 10  # CPU niceness of the drop-copy process: short of CPU, copies wait, matching does not
+    send_threads: int = 1  # threads doing order entry's quickfix sends (venue/fix/sender.py): one per spare core at most
+
+    def __post_init__(self) -> None:
+        if self.send_threads < 1:
+            raise ValueError(f"send_threads must be at least 1, not {self.send_threads}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

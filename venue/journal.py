@@ -86,6 +86,7 @@ class JournalConfig:
     dir: str = "journal"  # relative to the venue's var_dir, or absolute
     fsync: FsyncPolicy = FsyncPolicy.BATCH
     segment_bytes: int = 16 << 20  # smaller: less to scan at open and before a snapshot's seq
+    preallocate: bool = True  # allocate each segment whole and write into it (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.segment_bytes < 4096:
@@ -429,6 +430,8 @@ class Journal:
     def _preallocate(self, fd: int) -> None:
         """Allocate the segment's space up to the size it rolls at, plus one write past it.
         Where the filesystem cannot, writes extend the file as appends would."""
+        if not self.config.preallocate:
+            return
         try:
             os.posix_fallocate(fd, 0, self.config.segment_bytes + MAX_WRITE_BYTES)
         except (AttributeError, OSError) as exc:

@@ -67,6 +67,7 @@ def test_ticks_and_lots_refuse_off_grid_values() -> None:
         (lambda d: d["instruments"].append(dict(d["instruments"][0])), "instruments[5].symbol: duplicate symbol BTC-PERP"),
         (lambda d: d["venue"]["order_entry"].update(port="9876"), "venue.order_entry.port: expected a whole number, got str '9876'"),
         (lambda d: d["venue"].pop("order_entry"), "venue: missing key 'order_entry'"),
+        (lambda d: d["venue"].update(send_threads=0), "venue: send_threads must be at least 1, not 0"),
         (lambda d: d["firms"][1]["accounts"].append("FIRM1-A"), "firms[1].accounts: account FIRM1-A already belongs to FIRM1"),
         (lambda d: d["firms"][0].update(cancel_on_disconnect="yes"), "firms[0].cancel_on_disconnect: expected true or false, got str 'yes'"),
         (lambda d: d["clearing_members"][0]["firms"].append("FIRM9"), "clearing_members[0].firms: unknown firm FIRM9"),

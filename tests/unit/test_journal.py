@@ -232,13 +232,15 @@ def test_corruption_before_preallocated_space_is_still_refused(tmp_path: Path) -
         Journal.open(tmp_path)
 
 
-def test_without_preallocation_the_journal_appends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A filesystem that cannot preallocate: writes extend the file, as plain appends."""
+@pytest.mark.parametrize("cannot", [True, False], ids=["filesystem cannot", "config says no"])
+def test_without_preallocation_the_journal_appends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cannot: bool) -> None:
+    """Writes extend the file, as plain appends."""
     def refuse(fd: int, offset: int, length: int) -> None:
         raise OSError(95, "Operation not supported")
 
-    monkeypatch.setattr(os, "posix_fallocate", refuse)
-    _, recs = live(tmp_path, 100)
+    if cannot:
+        monkeypatch.setattr(os, "posix_fallocate", refuse)
+    _, recs = live(tmp_path, 100, JournalConfig(preallocate=cannot))  # it tries, and the filesystem refuses
     assert last_segment(tmp_path).stat().st_size == data_size(tmp_path)
     assert read(tmp_path) == recs
 

@@ -86,7 +86,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
     kind = "order-entry"
 
     def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path,
-                 send_lanes: int = 4) -> None:
+                 send_lanes: int = 1) -> None:
         super().__init__()
         self.sequencer = sequencer
         self.instruments = {i.symbol: i for i in reference.instruments}
