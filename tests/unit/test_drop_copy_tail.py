@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from drop_copy_support import order
 
+from drop_copy import tail as tail_module
 from drop_copy.tail import JournalTail
 from venue.commands import Command
 from venue.journal import Journal, JournalConfig, JournalError, JournalReader, segment_paths
@@ -32,6 +33,22 @@ def test_the_tail_follows_batches_and_segment_rolls_without_skipping_or_repeatin
     assert tail.read(seq + 5) == [], "nothing past the journal's end"
     late = JournalTail(tmp_path, after_seq=100).read(seq)
     assert [r[0] for r in late] == list(range(101, seq + 1))
+
+
+@pytest.mark.parametrize("step", [32, 100, 4096])
+def test_the_tail_reads_in_steps_shorter_or_longer_than_a_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Records longer than a read step (it grows until one fits), and steps that end inside one."""
+    monkeypatch.setattr(tail_module, "READ_STEP", step)
+    journal = Journal.open(tmp_path)
+    tail = JournalTail(tmp_path)
+    got = []
+    for seq in range(1, 41):
+        journal.append(seq, seq, order("FIRM1", "x" * (seq * 7), Side.BUY, 1, 100))
+        if seq % 4 == 0:
+            journal.flush()
+            got += tail.read(seq)
+    assert [r[0] for r in got] == list(range(1, 41))
+    assert [r[2] for r in got] == [r.cmd for r in JournalReader(tmp_path).records()]
 
 
 def test_a_record_not_yet_whole_waits_for_the_rest(tmp_path: Path) -> None:
