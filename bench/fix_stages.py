@@ -55,7 +55,7 @@ def serve(config: str, out: str) -> int:
     from venue.core import VenueCore
     from venue.events import ExecReport
     from venue.fix import gateway as gw
-    from venue.fix.sender import SendLanes
+    from venue.fix.sender import Outbox, Sender
 
     now = time.perf_counter_ns
     stamps: dict[str, dict[str, int]] = {}
@@ -105,7 +105,7 @@ def serve(config: str, out: str) -> int:
                 stamp(ev.order.cl_ord_id, stage, t)
 
     class TimedSession:
-        """Stands in for a quickfix Session on a lane: stamps around its send."""
+        """Stands in for a quickfix Session in its outbox: stamps around its send."""
 
         def __init__(self, session: Any) -> None:
             self.session = session
@@ -118,10 +118,10 @@ def serve(config: str, out: str) -> int:
             finally:
                 stamp(cl, "sent")
 
-    post = SendLanes.post
+    outbox = Sender.outbox
 
-    def timed_post(self: SendLanes, lane: int, items: Any) -> None:
-        post(self, lane, [(TimedSession(s), raw) for s, raw in items])
+    def timed_outbox(self: Sender, name: str, session: Any) -> Outbox:
+        return outbox(self, name, TimedSession(session))
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -134,7 +134,7 @@ def serve(config: str, out: str) -> int:
     wrap(gw.OrderEntryGateway, "_drain", drain)
     wrap(VenueCore, "apply", apply)
     wrap(gw.OrderEntryGateway, "on_events", lambda self, events: reports(events, "publish"), lambda self, events: reports(events, "posted"))
-    SendLanes.post = timed_post  # type: ignore[method-assign]
+    Sender.outbox = timed_outbox  # type: ignore[method-assign]
     gc.callbacks.append(on_gc)
     logging.basicConfig(level=logging.WARNING)
     try:

@@ -115,7 +115,7 @@ class Venue:
         self.gateway = OrderEntryGateway(
             reference=self.reference, sequencer=self.sequencer, comp_id=self.cfg.venue.comp_id,
             host=oe.host, port=oe.port, state_dir=self.cfg.var_path() / "fix" / "order_entry",
-            send_lanes=self.cfg.venue.send_threads,
+            send_threads=self.cfg.venue.send_threads,
         )
         self.gateway.md.seed(self.engine.books)
         self.sequencer.subscribers.append(self.gateway.on_events)

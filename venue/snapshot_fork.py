@@ -4,7 +4,7 @@ the interpreter lock. The drop-copy process forks the same child from its replic
 follows describes the venue forking itself, as it does when that process does not run.
 
 A snapshot in a worker thread costs the venue about 300 ms of CPU per 100,000 live orders,
-taken from the same GIL that the loop and the FIX send lanes need: acks around it waited up
+taken from the same GIL that the loop and the FIX sender threads need: acks around it waited up
 to 480 ms. Here the loop thread forks at a batch boundary instead, where it would capture;
 the child is a copy-on-write image of the process at that seq, holding only the forking
 thread, and does the whole job on another CPU:

@@ -71,16 +71,16 @@ class FixClient:
         self.send("A", fields)
         return self.expect_admin(lambda m: get(m, 35) in ("A", "5"), timeout=timeout)
 
-    def logon_again(self, within: float = 15.0) -> simplefix.FixMessage:
+    def logon_again(self, within: float = 15.0, *, reset: bool = False) -> simplefix.FixMessage:
         """Log this client on again after it logged out or dropped its connection, keeping
-        its sequence numbers. Like a FIX engine's reconnect interval, it tries again when the
-        venue closes the connection without a word: quickfix does that to a connection that
-        arrives while the session's previous one is still being torn down."""
+        its sequence numbers (unless `reset`). Like a FIX engine's reconnect interval, it tries
+        again when the venue closes the connection without a word: quickfix does that to a
+        connection that arrives while the session's previous one is still being torn down."""
         deadline = time.monotonic() + within
         while True:
             seq = self.next_out
             try:
-                return self.logon(timeout=max(0.1, deadline - time.monotonic()))
+                return self.logon(reset=reset, timeout=max(0.1, deadline - time.monotonic()))
             except ConnectionError:
                 self.close()
                 self.next_out = seq  # that Logon never reached the session

@@ -138,3 +138,32 @@ def test_allowed_remote_addresses_is_loopback(venue: VenueThread) -> None:
     assert venue.venue.gateway.settings[0]["AllowedRemoteAddresses"] == "127.0.0.1"
     with socket.create_connection(("127.0.0.1", venue.port), timeout=2):
         pass
+
+
+def test_a_client_that_stops_reading_holds_up_no_other_session(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """FIRM1 keeps sending orders but reads nothing: once its socket buffers are full,
+    quickfix's send to it blocks. FIRM2's orders are still acknowledged (venue/fix/sender.py),
+    and FIRM1 gets every report, in order, once it reads again."""
+    def small_buffers(data: dict) -> None:
+        data["firms"][0]["sessions"][0]["settings"] = {"SocketSendBufferSize": "4096"}
+
+    v = VenueThread(write_config(tmp_path, small_buffers)).start()
+    try:
+        other = v.logged_on("FIRM2")
+        stuck = v.client("FIRM1")
+        stuck.sock = socket.socket()
+        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sock.settimeout(5)
+        stuck.sock.connect(("127.0.0.1", v.port))
+        assert get(stuck.logon(), 35) == "A"
+        n = 600  # about 200 KB of reports, far past both buffers
+        for i in range(n):
+            stuck.new_order(f"S{i}", "BTC-PERP", 1, 1, "90000", account="FIRM1-A", tif="3")  # IOC: nothing rests
+        with caplog.at_level("WARNING", logger="venue.fix.sender"):
+            other.new_order("O1", "BTC-PERP", 1, 1, "90000", account="FIRM2-A")
+            other.expect_type("8", timeout=10, t11="O1", t150="0")
+        assert "sends to FIRM1 have blocked" in caplog.text
+        got = [get(stuck.expect_type("8", timeout=10, t11=f"S{i}"), 11) for i in range(n)]  # reading again
+        assert got == [f"S{i}" for i in range(n)]
+    finally:
+        v.stop()

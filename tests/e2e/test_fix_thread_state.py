@@ -82,7 +82,7 @@ def acceptor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[P
 
 def connection(port: int, orders: int, first: int) -> None:
     c = FixClient(port, "T1")
-    c.logon(reset=True)
+    c.logon_again(reset=True)  # the previous connection may still be being torn down
     for i in range(first, first + orders):
         c.new_order(f"O{i}", "BTC-PERP", 1, 1, "100000", account="A")
     c.quiet(0.2)

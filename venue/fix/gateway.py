@@ -7,8 +7,9 @@ loop through an inbox (one loop wake-up carries all that arrived meanwhile), whe
 are submitted to the sequencer; they never touch venue state. The sequencer publishes
 each batch's events to `on_events` on its loop thread, which renders them as FIX strings
 for the session that owns each order (both sides of a trade get their own
-ExecutionReport) and posts them to send lanes (venue/fix/sender.py), threads that do
-quickfix's costly `Session.send` in order per session. Market data runs on the loop.
+ExecutionReport) and posts them to the sessions' outboxes (venue/fix/sender.py), which
+sender threads empty with quickfix's costly `Session.send`, in order per session, no
+session holding up another. Market data runs on the loop.
 
 Edge rules (quickfix's facts that shape this file):
 - An exception escaping a callback, other than quickfix's own (RejectLogon,
@@ -61,7 +62,7 @@ from venue.fix.codec import (
 from venue.fix.marketdata import MarketData
 from venue.fix.reports import HEAD, TAIL, Renderer
 from venue.fix.security_list import security_list
-from venue.fix.sender import Item, SendLanes
+from venue.fix.sender import Outbox, Sender
 from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
 from venue.refdata import FirmRecord, ReferenceData, SessionRecord
 from venue.sequencer import Sequencer
@@ -76,7 +77,7 @@ class _Session:
     sid: fix.SessionID
     session: fix.Session | None = None
     logged_on: bool = False
-    lane: int = 0  # the SendLanes lane its messages go out on, in order
+    outbox: Outbox | None = None  # its messages, until a sender thread sends them (from start())
 
 
 class OrderEntryGateway(AuthenticatedAcceptor):
@@ -86,7 +87,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
     kind = "order-entry"
 
     def __init__(self, *, reference: ReferenceData, sequencer: Sequencer, comp_id: str, host: str, port: int, state_dir: Path,
-                 send_lanes: int = 1) -> None:
+                 send_threads: int = 1) -> None:
         super().__init__()
         self.sequencer = sequencer
         self.instruments = {i.symbol: i for i in reference.instruments}
@@ -102,10 +103,8 @@ class OrderEntryGateway(AuthenticatedAcceptor):
             sessions=[(s.sender_comp_id, s.settings) for s in reference.sessions],
         )
         self.dd = fix.DataDictionary(str(DATA_DICTIONARY))
-        self.lanes = SendLanes(self.dd, min(send_lanes, max(1, len(self.sessions))))
-        for st in self.sessions.values():
-            st.lane = self.lanes.lane()
-        self._batch: list[list[Item]] | None = None  # while on_events runs: what each lane gets
+        self.sender = Sender(self.dd, min(send_threads, max(1, len(self.sessions))))
+        self._batch: dict[Outbox, list[str]] | None = None  # while on_events runs: what each session gets
         self._notes: dict[tuple[str, str], str] = {}
         self._inbox: deque[tuple[Command, EdgeNote | None]] = deque()  # quickfix threads -> loop
         self._drain_scheduled = False
@@ -124,9 +123,10 @@ class OrderEntryGateway(AuthenticatedAcceptor):
         self._store = fix.FileStoreFactory(settings)
         self._acceptor = fix.ThreadedSocketAcceptor(self, self._store, settings)
         self._acceptor.start()
-        for st in self.sessions.values():
+        for name, st in self.sessions.items():
             st.session = fix.Session.lookupSession(st.sid)
-        self.lanes.start()
+            st.outbox = self.sender.outbox(name, st.session)
+        self.sender.start()
         log.info("order entry listening on port %s for %d sessions", self.settings[0]["SocketAcceptPort"], len(self.sessions))
 
     async def stop(self) -> None:
@@ -138,9 +138,9 @@ class OrderEntryGateway(AuthenticatedAcceptor):
     def close(self, timeout: float = 30.0) -> None:
         """After the sequencer has drained: send what is queued (to the sessions' stores,
         for resend), then release quickfix's sessions."""
-        self.lanes.close(timeout)
+        self.sender.close(timeout)
         for st in self.sessions.values():
-            st.session = None
+            st.session = st.outbox = None
         self._acceptor = None
 
     # ------------------------------------------------------------------ quickfix callbacks
@@ -206,7 +206,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
         not take. The session is the message's SenderCompID (49), which quickfix has checked
         against the session's before calling us: reading it from the string spares two
         calls into quickfix, each of which lets go of the interpreter lock and must win it
-        back from the loop and the send lanes."""
+        back from the loop and the sender threads."""
         f = field_map(raw)
         msg_type = f[35]
         name = f[49]
@@ -268,33 +268,32 @@ class OrderEntryGateway(AuthenticatedAcceptor):
         """Send a rendered message to a session, from any thread (logged on or not:
         quickfix stores it for resend). Never raises."""
         st = self.sessions.get(name)
-        if st is not None and st.session is not None:
-            self.lanes.post(st.lane, ((st.session, raw),))
+        if st is not None and st.outbox is not None:
+            self.sender.post(st.outbox, (raw,))
 
     def _send_from_loop(self, name: str, raw: str) -> None:
-        """As `send`, on the loop thread: during on_events, collected per lane and posted
-        once per batch (one queue hand-off per lane, not per message)."""
+        """As `send`, on the loop thread: during on_events, collected per session and posted
+        once per batch (one hand-off for the batch, not per message)."""
         st = self.sessions.get(name)
-        if st is None or st.session is None:
+        if st is None or st.outbox is None:
             return
         batch = self._batch
         if batch is None:
-            self.lanes.post(st.lane, ((st.session, raw),))
+            self.sender.post(st.outbox, (raw,))
         else:
-            batch[st.lane].append((st.session, raw))
+            batch.setdefault(st.outbox, []).append(raw)
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Sequencer subscriber: each event to the session(s) it belongs to."""
-        batch: list[list[Item]] = [[] for _ in self.lanes.queues]
+        batch: dict[Outbox, list[str]] = {}
         self._batch = batch
         try:
             self._render(events)
             self.md.on_events(events)
         finally:
             self._batch = None
-            for lane, items in enumerate(batch):
-                if items:
-                    self.lanes.post(lane, items)
+            if batch:
+                self.sender.post_many(batch)
 
     def _render(self, events: Sequence[Event]) -> None:
         send, r = self._send_from_loop, self.renderer
