@@ -15,8 +15,8 @@ order passes:
     drain        the loop takes it from the inbox, into the sequencer's queue
     apply        the sequencer runs it through the core (risk, matching)
     publish      its batch is durable (journaled) and published to the gateway
-    posted       rendered and posted to its session's send lane
-    send         the lane calls quickfix's Session.send (store, then socket)
+    posted       rendered and posted to its session's outbox
+    send         a sender thread calls quickfix's Session.send (store, then socket)
     sent         Session.send has returned
     client_recv  the load generator has read the acknowledgement
 

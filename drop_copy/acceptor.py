@@ -35,6 +35,7 @@ from drop_copy.requests import TradeRequestError, TradeRequestHandler, parse_tra
 from drop_copy.store import Watermark, last_copy
 from venue.fix.auth import AuthenticatedAcceptor, check_credentials
 from venue.fix.settings import BEGIN_STRING, DATA_DICTIONARY, acceptor_settings, to_quickfix
+from venue.fix.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class DropCopyAcceptor(AuthenticatedAcceptor):
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self._store: fix.FileStoreFactory | None = None
         self._requests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-copy-request")
+        self.write_behind = WriteBehind(self.store_dir)
 
     @property
     def store_dir(self) -> Path:
@@ -101,6 +103,7 @@ class DropCopyAcceptor(AuthenticatedAcceptor):
                 time.sleep(0.25)
         for m in self.entitlements.members:
             self._sessions[m.id] = fix.Session.lookupSession(self.sids[m.id])
+        self.write_behind.start()
         log.info("drop copy listening on port %s for %d clearing members", self.settings[0]["SocketAcceptPort"], len(self._sessions))
 
     def stop(self) -> None:
@@ -108,6 +111,7 @@ class DropCopyAcceptor(AuthenticatedAcceptor):
         self._requests.shutdown(wait=True, cancel_futures=True)
         if self._acceptor is not None:
             self._acceptor.stop()
+        self.write_behind.close()
         with self._lock:
             self._sessions.clear()
         self._acceptor = None

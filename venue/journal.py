@@ -329,7 +329,7 @@ class Journal:
                 raise JournalError(f"{path}: offset {scan.good_end}: {scan.problem}{where}: corruption inside the journal, not a torn tail")
             log.warning(
                 "journal %s: torn tail at offset %d (%s): cutting %d bytes after seq %s",
-                path, scan.good_end, scan.problem, len(data) - scan.good_end, scan.records[-1][0] if scan.records else first - 1,
+                path, scan.good_end, scan.problem, scan.size - scan.good_end, scan.records[-1][0] if scan.records else first - 1,
             )
             with open(path, "r+b") as f:
                 f.truncate(scan.good_end)  # the writer allocates the segment's space again
@@ -438,12 +438,15 @@ class Journal:
             log.debug("journal space not preallocated: %r", exc)
 
     def _close_segment(self) -> None:
-        """Cut the segment back to its data (its preallocated zeros go) and close it."""
+        """Cut the segment back to its data (its preallocated zeros go) and close it. A cut
+        that fails leaves the zeros, which every reader takes for the end of the data."""
         fd = self._fd
         assert fd is not None
         self._fd = None
         try:
             os.ftruncate(fd, self._size)
+        except OSError as exc:
+            log.warning("journal segment not cut back to its %d bytes of data: %r", self._size, exc)
         finally:
             os.close(fd)
 

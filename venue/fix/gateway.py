@@ -64,6 +64,7 @@ from venue.fix.reports import HEAD, TAIL, Renderer
 from venue.fix.security_list import security_list
 from venue.fix.sender import Outbox, Sender
 from venue.fix.settings import DATA_DICTIONARY, acceptor_settings, to_quickfix
+from venue.fix.write_behind import WriteBehind
 from venue.refdata import FirmRecord, ReferenceData, SessionRecord
 from venue.sequencer import Sequencer
 
@@ -104,6 +105,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
         )
         self.dd = fix.DataDictionary(str(DATA_DICTIONARY))
         self.sender = Sender(self.dd, min(send_threads, max(1, len(self.sessions))))
+        self.write_behind = WriteBehind(Path(self.settings[0]["FileStorePath"]))
         self._batch: dict[Outbox, list[str]] | None = None  # while on_events runs: what each session gets
         self._notes: dict[tuple[str, str], str] = {}
         self._inbox: deque[tuple[Command, EdgeNote | None]] = deque()  # quickfix threads -> loop
@@ -127,6 +129,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
             st.session = fix.Session.lookupSession(st.sid)
             st.outbox = self.sender.outbox(name, st.session)
         self.sender.start()
+        self.write_behind.start()
         log.info("order entry listening on port %s for %d sessions", self.settings[0]["SocketAcceptPort"], len(self.sessions))
 
     async def stop(self) -> None:
@@ -139,6 +142,7 @@ class OrderEntryGateway(AuthenticatedAcceptor):
         """After the sequencer has drained: send what is queued (to the sessions' stores,
         for resend), then release quickfix's sessions."""
         self.sender.close(timeout)
+        self.write_behind.close()
         for st in self.sessions.values():
             st.session = st.outbox = None
         self._acceptor = None
