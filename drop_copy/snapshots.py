@@ -74,8 +74,7 @@ class ReplicaSnapshots:
         try:
             failure = snapshot_fork.wait(child)
             if failure is not None:
-                log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
-                child.tmp.unlink(missing_ok=True)
+                snapshot_fork.discard(child, failure)
                 return
             path = install(child.tmp, self.config.keep)
         except OSError as exc:  # a restarted venue's recovery may have deleted the tmp file

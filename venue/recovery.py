@@ -197,8 +197,7 @@ class Snapshotter:
             return  # written; the rename waits for the journal
         self._child = self._child_exit = None
         if failure is not None:
-            log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
-            child.tmp.unlink(missing_ok=True)
+            snapshot_fork.discard(child, failure)
             return
         self._writing = asyncio.get_running_loop().run_in_executor(None, install, child.tmp, self.config.keep)
         self._writing.add_done_callback(self._written)

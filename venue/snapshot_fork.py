@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import logging
 import os
 import signal
 import sys
@@ -46,6 +47,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from venue.snapshot import capture, tmp_path, write_tmp
+
+log = logging.getLogger(__name__)
 
 _MESSAGE_BYTES = 2_000
 # prctl(2), looked up once in the parent: the child must not load libraries (the loader's
@@ -136,3 +139,9 @@ def wait(child: Child) -> str | None:
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return message or f"exit code {code}"
+
+
+def discard(child: Child, failure: str) -> None:
+    """A child that did not write its snapshot: say why, and delete what it left."""
+    log.error("snapshot at seq %d failed in its child process %d: %s", child.seq, child.pid, failure)
+    child.tmp.unlink(missing_ok=True)

@@ -104,25 +104,22 @@ class Sender:
 
     def post(self, box: Outbox, raws: Iterable[str]) -> None:
         """Queue messages for a session, in order (from any thread)."""
-        with self._lock:
-            box.pending.extend(raws)
-            if box.pending and not box.scheduled:
-                box.scheduled = True
-                self._ready.put(box)
+        self.post_many({box: list(raws)})
 
     def post_many(self, batch: dict[Outbox, list[str]]) -> None:
         """`post` for several sessions at once (the loop, once per published batch)."""
         with self._lock:
             for box, raws in batch.items():
                 box.pending.extend(raws)
-                if not box.scheduled:
+                if box.pending and not box.scheduled:
                     box.scheduled = True
                     self._ready.put(box)
 
     def close(self, timeout: float) -> None:
-        """Send what is queued, then stop. A thread still inside a send to a client that does
-        not read is not waited for (the venue closes its connections before this, which ends
-        such a send: then the rest goes to quickfix's store, for resend)."""
+        """Send what is queued, then stop. A thread that stays inside one send to a client that
+        does not read is not waited for past stuck_s more (the venue closes its connections
+        before this, which ends such a send: then the rest goes to quickfix's store, for
+        resend); one that gets going again is, so that it never sends on a released session."""
         self._closing.set()
         deadline = time.monotonic() + timeout
         while True:
@@ -136,8 +133,11 @@ class Sender:
         for _ in workers:
             self._ready.put(None)
         for t, busy in workers:
-            if busy.outbox is None or busy.outbox not in stuck:
-                t.join(max(0.0, deadline - time.monotonic()))
+            while t.is_alive() and (left := deadline - time.monotonic()) > 0:
+                since = busy.since
+                t.join(min(left, self.stuck_s))
+                if t.is_alive() and busy.outbox is not None and busy.since == since and time.monotonic() - since >= self.stuck_s:
+                    break  # still inside the send it was stuck in: not waited for
         self._watchdog.join(max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ threads
