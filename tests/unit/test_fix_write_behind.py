@@ -1,12 +1,16 @@
 """Write-behind of quickfix's FileStore: every file of the store is handed to the kernel's
 writeback each sweep, by a thread that stops on close, and a platform without the call
-leaves it off."""
+leaves it off; the store's files record no access times."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import time
 from pathlib import Path
+
+import pytest
 
 from venue.fix import write_behind
 from venue.fix.write_behind import WriteBehind
@@ -57,3 +61,40 @@ def test_a_missing_directory_or_platform_is_not_an_error(tmp_path: Path) -> None
     off.start()
     off.close()
     assert off.sweeps == 0
+
+
+def _flags(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, write_behind.FS_IOC_GETFLAGS, buf, True)
+        return buf[0]
+    finally:
+        os.close(fd)
+
+
+def test_store_files_record_no_access_time(tmp_path: Path) -> None:
+    """Files there before start are marked by the first sweep; files created later
+    inherit the mark from the directory."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if not write_behind.skip_atime(fd):
+            pytest.skip("this filesystem keeps no per-file noatime flag")
+    finally:
+        os.close(fd)
+    sub = tmp_path / "store"
+    sub.mkdir()
+    (sub / "old.body").write_bytes(b"x")
+    wb = WriteBehind(sub, interval_s=0.01, start_writeback=lambda fd: None)
+    assert not _flags(sub / "old.body") & write_behind.FS_NOATIME_FL
+    wb.start()
+    deadline = time.monotonic() + 5
+    while wb.sweeps < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (sub / "new.body").write_bytes(b"y")
+    wb.close()
+    assert _flags(sub) & write_behind.FS_NOATIME_FL
+    assert _flags(sub / "old.body") & write_behind.FS_NOATIME_FL
+    assert _flags(sub / "new.body") & write_behind.FS_NOATIME_FL
