@@ -23,6 +23,7 @@ CORE = [
     "venue/events.py",
     "venue/order_terms.py",
     "venue/book.py",
+    "venue/order_index.py",
     "venue/requests.py",
     "venue/phases.py",
     "venue/matching.py",

@@ -94,7 +94,7 @@ def commands(ops: Sequence[tuple]) -> list[Command]:
 def percentiles(samples_ns: list[int]) -> str:
     s = sorted(samples_ns)
     pick = lambda q: s[min(len(s) - 1, int(q * len(s)))] / 1000  # noqa: E731
-    return f"p50 {pick(0.50):6.2f} µs  p99 {pick(0.99):6.2f} µs  p99.9 {pick(0.999):7.2f} µs"
+    return f"p50 {pick(0.50):6.2f} µs  p99 {pick(0.99):6.2f} µs  p99.9 {pick(0.999):7.2f} µs  max {s[-1] / 1000:9.2f} µs"
 
 
 def rate(run: Callable[[], None], n: int) -> float:

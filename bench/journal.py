@@ -243,7 +243,7 @@ def bench_restart(cmds: list[Command], base: Path, tail: int) -> None:
     j.close()
     setup = time.perf_counter() - t
     live = len(core.engine.orders)
-    remembered = len({id(o) for o in core.engine.by_cl_ord_id.values()})
+    remembered = len({id(o) for _, o in core.engine.by_cl_ord_id.items()})
     size = sum(p.stat().st_size for p in jdir.iterdir())
     print(f"  journal: {len(cmds):,} commands, {size / 1e6:.1f} MB (built in {setup:.1f} s); at the end {live:,} live orders,"
           f" {remembered:,} orders remembered")

@@ -164,7 +164,7 @@ class VenueCore:
         reason, text = RejectReason.THROTTLE, f"risk: throttle {rate:,} messages/s exceeded on session {cmd.session}"
         engine = self.engine
         if isinstance(cmd, (CancelOrder, ReplaceOrder)):
-            order = engine.by_cl_ord_id.get((cmd.firm, cmd.orig_cl_ord_id)) if cmd.orig_cl_ord_id is not None else engine.orders.get(cmd.order_id or 0)
+            order = engine.by_cl_ord_id.get(cmd.firm, cmd.orig_cl_ord_id) if cmd.orig_cl_ord_id is not None else engine.orders.get(cmd.order_id or 0)
             status = order.status if order is not None else OrdStatus.REJECTED
             oid = order.order_id if order is not None else None
             return CancelRejected(seq, ts, cmd.session, cmd.firm, cmd.cl_ord_id, cmd.orig_cl_ord_id, oid, isinstance(cmd, ReplaceOrder), status, reason, text)

@@ -177,7 +177,7 @@ def _replay(args: argparse.Namespace) -> int:
     e = find_engine(core)
     print(f"  state digest {state_digest(core)} (compare with another replay or a snapshot's)")
     print(f"  next ids: order {e.next_order_id}, exec {e.next_exec_id}, trade {e.next_trade_id}; live orders {len(e.orders):,}; "
-          f"orders remembered {len({id(o) for o in e.by_cl_ord_id.values()}):,}")
+          f"orders remembered {len({id(o) for _, o in e.by_cl_ord_id.items()}):,}")
     for book in e.books.values():
         bids, asks = book.levels(Side.BUY), book.levels(Side.SELL)
         resting = sum(lv.count for lv in bids + asks)

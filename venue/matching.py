@@ -30,8 +30,9 @@ Order handling:
   and CLOSED refuse entries and replaces but accept cancels; CLOSED expires DAY orders;
   EXPIRED cancels everything.
 
-Known limitations: ClOrdIDs are remembered for the life of the process (a day's worth is
-small); done orders stay in `by_cl_ord_id` so status requests can answer them.
+Known limitations: ClOrdIDs are remembered for the life of the process; done orders stay
+in `by_cl_ord_id` so status requests can answer them (venue/order_index.py keeps that
+index from pausing the sequencer as it grows).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from venue.events import (
     make,
 )
 from venue.instruments import Instrument
+from venue.order_index import ClOrdIndex
 from venue.order_terms import DONE, ENTRY_REFUSED, RESTING_TIFS, Refusal, check_terms, crosses
 from venue.phases import PhaseControl
 from venue.rejects import RejectReason
@@ -151,7 +153,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
         self.stp_scope = stp_scope
         self.pre_trade = pre_trade
         self.orders: dict[int, Order] = {}  # live: resting or parked stops
-        self.by_cl_ord_id: dict[tuple[str, str], Order] = {}  # (firm, ClOrdID) -> order, done ones too
+        self.by_cl_ord_id = ClOrdIndex()  # (firm, ClOrdID) -> order, done ones too
         self.positions: dict[tuple[str, str], int] = {}  # (account, symbol) -> signed lots
         self.reduce_only: dict[tuple[str, str], dict[int, Order]] = {}
         self.gtd: list[tuple[int, int]] = []  # heap of (expire_time, order_id); stale entries skipped
@@ -231,7 +233,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
         self.next_order_id = oid + 1
         view = make(OrderView, (oid, cmd.cl_ord_id, None, cmd.qty, cmd.price, cmd.stop_px, cmd.ord_type, cmd))
         order = Order(view, cmd.side, cmd.price, cmd.qty, cmd.display_qty, cmd.account if self.stp_scope is StpScope.ACCOUNT else cmd.firm)
-        self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
+        self.by_cl_ord_id.put(cmd.firm, cmd.cl_ord_id, order)
         eid = self.next_exec_id
         self.next_exec_id = eid + 1
         events: list[Event] = [make(ExecReport, (seq, ts, eid, X_NEW, S_NEW, view, cmd.qty, 0, 0, None, ""))]
@@ -246,7 +248,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
     def _check_new(self, ts: int, cmd: NewOrder, book: Book | None) -> Refusal | None:
         if book is None:
             return RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {cmd.symbol}"
-        if (cmd.firm, cmd.cl_ord_id) in self.by_cl_ord_id:
+        if self.by_cl_ord_id.has(cmd.firm, cmd.cl_ord_id):
             return RejectReason.DUPLICATE_CL_ORD_ID, f"duplicate ClOrdID {cmd.cl_ord_id}"
         owner = self.accounts.get(cmd.account)
         if owner != cmd.firm:

@@ -20,6 +20,7 @@ from mypy_extensions import trait
 from venue.book import Book, Order
 from venue.commands import CancelOrder, CancelSessionOrders, MassCancel, NewOrder, QueryOrder, RejectRequest, ReplaceOrder
 from venue.events import CancelRejected, Event, ExecReport, MassCancelDone, OrderView, make
+from venue.order_index import ClOrdIndex
 from venue.order_terms import DONE, DONE_WORD, ENTRY_REFUSED, LIMIT_TYPES, STOP_TYPES, Refusal, crosses
 from venue.rejects import RejectReason
 from venue.types import (
@@ -50,7 +51,7 @@ class OrderRequests:
     accounts: dict[str, str]
     positions: dict[tuple[str, str], int]
     reduce_only: dict[tuple[str, str], dict[int, Order]]
-    by_cl_ord_id: dict[tuple[str, str], Order]
+    by_cl_ord_id: ClOrdIndex
     pre_trade: PreTradeCheck | None
     next_exec_id: int
     @abstractmethod
@@ -80,7 +81,7 @@ class OrderRequests:
 
     def _find(self, firm: str, cl_ord_id: str | None, order_id: int | None) -> tuple[Order | None, Refusal | None]:
         if cl_ord_id is not None:
-            order = self.by_cl_ord_id.get((firm, cl_ord_id))
+            order = self.by_cl_ord_id.get(firm, cl_ord_id)
             if order is None:
                 return None, (RejectReason.UNKNOWN_ORDER, f"unknown order: ClOrdID {cl_ord_id}")
             if order.view.cl_ord_id != cl_ord_id and order.status not in DONE:
@@ -102,14 +103,14 @@ class OrderRequests:
 
     def _cancel_order(self, seq: int, ts: int, cmd: CancelOrder) -> list[Event]:
         order, refusal = self._find(cmd.firm, cmd.orig_cl_ord_id, cmd.order_id)
-        if refusal is None and (cmd.firm, cmd.cl_ord_id) in self.by_cl_ord_id:
+        if refusal is None and self.by_cl_ord_id.has(cmd.firm, cmd.cl_ord_id):
             refusal = RejectReason.DUPLICATE_CL_ORD_ID, f"duplicate ClOrdID {cmd.cl_ord_id}"
         if refusal is not None:
             return self._cancel_rejected(seq, ts, cmd, order, refusal)
         assert order is not None
         book = self.books[order.view.entry.symbol]
         self._remove_live(book, order)
-        self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
+        self.by_cl_ord_id.put(cmd.firm, cmd.cl_ord_id, order)
         v = order.view
         view = make(OrderView, (v.order_id, cmd.cl_ord_id, v.cl_ord_id, v.qty, v.price, v.stop_px, v.ord_type, v.entry))
         events: list[Event] = []
@@ -132,7 +133,7 @@ class OrderRequests:
             self._remove_live(book, order)
         elif self.pre_trade is not None:
             self.pre_trade.gone(order)  # and live again below, on the new terms
-        self.by_cl_ord_id[(cmd.firm, cmd.cl_ord_id)] = order
+        self.by_cl_ord_id.put(cmd.firm, cmd.cl_ord_id, order)
         view = make(OrderView, (order.order_id, cmd.cl_ord_id, old.cl_ord_id, cmd.qty, cmd.price, cmd.stop_px, old.ord_type, old.entry))
         order.view = view
         leaves = cmd.qty - order.cum
@@ -165,7 +166,7 @@ class OrderRequests:
         return events
 
     def _check_replace(self, ts: int, order: Order, cmd: ReplaceOrder, book: Book) -> Refusal | None:
-        if (cmd.firm, cmd.cl_ord_id) in self.by_cl_ord_id:
+        if self.by_cl_ord_id.has(cmd.firm, cmd.cl_ord_id):
             return RejectReason.DUPLICATE_CL_ORD_ID, f"duplicate ClOrdID {cmd.cl_ord_id}"
         if book.phase is not PH_OPEN and book.phase in ENTRY_REFUSED:
             reason, what = ENTRY_REFUSED[book.phase]

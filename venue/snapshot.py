@@ -83,6 +83,7 @@ from venue.commands import NewOrder
 from venue.events import OrderView
 from venue.journal_codec import CodecError, Decoder, codec
 from venue.matching import MatchingEngine
+from venue.order_index import ClOrdIndex
 from venue.types import OrdStatus, OrdType, Side, TradingPhase
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ def load_latest(directory: Path | str, max_seq: int) -> Iterator[Loaded]:
 def restore(core: object, snap: Loaded) -> None:
     """Load `snap` into a freshly built core (engine first, then the state holders)."""
     e = find_engine(core)
-    if e.orders or e.by_cl_ord_id or e.next_order_id != 1:
+    if e.orders or len(e.by_cl_ord_id) or e.next_order_id != 1:
         raise SnapshotError("restore needs a freshly built core")
     body = snap.body
     try:
@@ -442,7 +443,7 @@ def _restore_engine(e: MatchingEngine, body: dict[str, Any]) -> None:
         book.buy_stops.update(buy_stops)
         book.sell_stops.update(sell_stops)
     e.orders = {oid: objs[oid] for oid in body["live"]}
-    e.by_cl_ord_id = {key: objs[oid] for key, oid in body["by_cl_ord_id"]}
+    e.by_cl_ord_id = ClOrdIndex((key, objs[oid]) for key, oid in body["by_cl_ord_id"])
     e.positions = dict(body["positions"])
     e.reduce_only = {key: {oid: objs[oid] for oid in ids} for key, ids in body["reduce_only"]}
     e.gtd = list(body["gtd"])  # sorted, so a valid heap

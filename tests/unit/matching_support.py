@@ -156,7 +156,9 @@ class Driver:
         return "\n\n".join(b.ladder() for b in self.engine.books.values())
 
     def live(self, cl_ord_id: str, firm: str = "F1") -> Order:
-        return self.engine.by_cl_ord_id[(firm, cl_ord_id)]
+        order = self.engine.by_cl_ord_id.get(firm, cl_ord_id)
+        assert order is not None, f"no order {cl_ord_id} of {firm}"
+        return order
 
     def position(self, account: str, symbol: str = BTC) -> int:
         return self.engine.positions.get((account, symbol), 0)

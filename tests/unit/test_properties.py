@@ -382,7 +382,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _owner(self, cl: str) -> Any:
         for firm in ("F1", "F2", "F3"):
-            o = self.venue.engine.by_cl_ord_id.get((firm, cl))
+            o = self.venue.engine.by_cl_ord_id.get(firm, cl)
             if o is not None:
                 return o
         return None
@@ -436,7 +436,7 @@ class EngineMachine(RuleBasedStateMachine):
     def live_orders_answer_to_their_latest_cl_ord_id(self) -> None:
         engine = self.venue.engine
         for o in engine.orders.values():
-            assert engine.by_cl_ord_id.get((o.view.firm, o.view.cl_ord_id)) is o, f"order {o.order_id} not found by {o.view.cl_ord_id}"
+            assert engine.by_cl_ord_id.get(o.view.firm, o.view.cl_ord_id) is o, f"order {o.order_id} not found by {o.view.cl_ord_id}"
 
     @invariant()
     def live_reduce_only_orders_can_only_reduce(self) -> None:

@@ -61,7 +61,7 @@ def run_stream(seed: int) -> Counter[str]:
         elif kind == "replace" and placed:
             i = rng.randrange(len(placed))
             acct, cl = placed[i]
-            order = d.core.engine.by_cl_ord_id.get((ACCOUNTS[acct], cl))
+            order = d.core.engine.by_cl_ord_id.get(ACCOUNTS[acct], cl)
             price = None if order is None or order.view.price is None else order.view.price + rng.randint(-6, 6)
             stop = order.view.stop_px if order is not None else None
             d.n += 1

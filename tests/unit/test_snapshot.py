@@ -83,7 +83,8 @@ def test_snapshot_preserves_priority_and_done_orders(tmp_path: Path) -> None:
     done = [k for k, o in e.by_cl_ord_id.items() if o.order_id not in e.orders]
     assert done, "the stream should leave done orders"
     for k in done:
-        a, b = e.by_cl_ord_id[k], r.by_cl_ord_id[k]
+        a, b = e.by_cl_ord_id.get(*k), r.by_cl_ord_id.get(*k)
+        assert a is not None and b is not None
         assert (a.view, a.status, a.cum, a.cost, a.leaves) == (b.view, b.status, b.cum, b.cost, b.leaves)
     # one object per order, shared by every index that holds it
     for k, o in r.by_cl_ord_id.items():
