@@ -12,7 +12,9 @@ only that; keyed by the ClOrdID alone, it also spares a (firm, ClOrdID) tuple pe
 
 The shard is a mix of the ClOrdID's last three characters, not its hash: `hash()` in
 compiled code boxes a 64-bit int, and that made the core 12-19% slower in
-bench/engine.py, where this costs nothing measurable. It spreads numbered ClOrdIDs
+bench/engine.py; this way it ran 660,000-679,000 orders/s against 684,000-697,000 with
+one dict, in the same session (and its slowest command at 2 million orders took 4 ms
+against 71 ms). It spreads numbered ClOrdIDs
 (the commonest scheme) over every shard; ClOrdIDs that all end alike share one shard,
 which is one dict, as before. Being a function of the string alone, it also keeps
 iteration order the same in every process for the same history.
