@@ -30,8 +30,9 @@ Order handling:
   and CLOSED refuse entries and replaces but accept cancels; CLOSED expires DAY orders;
   EXPIRED cancels everything.
 
-Known limitations: ClOrdIDs are remembered for the life of the process; done orders stay
-in `by_cl_ord_id` so status requests can answer them (venue/order_index.py keeps that
+ClOrdIDs are remembered for the trading day: done orders stay in `by_cl_ord_id`, so status
+requests answer them and their ClOrdIDs stay taken, until EndOfDay (00:00 UTC, issued by
+the sequencer) forgets them; live orders keep theirs (venue/order_index.py keeps the
 index from pausing the sequencer as it grows).
 """
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
@@ -138,6 +140,11 @@ class PreTradeCheck:
         raise NotImplementedError
 
 
+# Entries of a retired ClOrdID index freed per command: at about 0.5 µs an entry (the done
+# order's objects go with it), 16 µs a command; 3 million orders of a day are gone within
+# 94,000 commands.
+SHED_PER_COMMAND: Final = 32
+
 class MatchingEngine(OrderRequests, PhaseControl):
     def __init__(
         self,
@@ -154,6 +161,7 @@ class MatchingEngine(OrderRequests, PhaseControl):
         self.pre_trade = pre_trade
         self.orders: dict[int, Order] = {}  # live: resting or parked stops
         self.by_cl_ord_id = ClOrdIndex()  # (firm, ClOrdID) -> order, done ones too
+        self.retired: list[ClOrdIndex] = []  # indexes of ended days, being freed (see apply)
         self.positions: dict[tuple[str, str], int] = {}  # (account, symbol) -> signed lots
         self.reduce_only: dict[tuple[str, str], dict[int, Order]] = {}
         self.gtd: list[tuple[int, int]] = []  # heap of (expire_time, order_id); stale entries skipped
@@ -176,7 +184,10 @@ class MatchingEngine(OrderRequests, PhaseControl):
     # ------------------------------------------------------------------ entry points
 
     def apply(self, seq: int, ts: int, cmd: Command) -> list[Event]:
-        """Apply one sequenced command; return what happened, in order."""
+        """Apply one sequenced command; return what happened, in order. After a day's end,
+        each command also frees SHED_PER_COMMAND entries of the day's retired index."""
+        if self.retired and not self.retired[0].shed(SHED_PER_COMMAND):
+            self.retired.pop(0)
         return self._dispatch[type(cmd)](seq, ts, cmd)
 
     def next_expiry(self) -> int | None:

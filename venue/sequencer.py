@@ -13,6 +13,12 @@ threads); one asyncio task takes them in batches and, for each batch:
     5. publishes the batch's events, in sequence order, to every subscriber, once its
        journal write has completed
 
+The trading day ends at 00:00 UTC. The first command stamped at or past that moment
+is preceded by an EndOfDay, sequenced and journaled like any command (DAY orders expire,
+the ClOrdIDs of done orders are forgotten); a timer submits one at the moment itself, so a
+quiet venue rolls on time too, and one that finds the roll already made is dropped. A
+venue restarted after a midnight it was down for rolls as it starts.
+
 Step 2 runs before step 3 so that a command the core cannot process (a broken invariant,
 which stops the venue) is never journaled and cannot poison a replay; nothing is published
 before its step 3 completes, so no client hears of a command that is not durable. While
@@ -34,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from venue.commands import Command, ExpireOrders
+from venue.commands import Command, EndOfDay, ExpireOrders
 from venue.events import BookDelta, Event
 from venue.journal_writer import JournalWriter
 
@@ -69,8 +75,16 @@ class Journal(Protocol):
         on the journal thread."""
 
 
+DAY_US = 86_400_000_000
+
+
 def utc_micros() -> int:
     return time.time_ns() // 1000
+
+
+def day_end_after(ts: int) -> int:
+    """The first 00:00 UTC after `ts` (µs): where the trading day of `ts` ends."""
+    return (ts // DAY_US + 1) * DAY_US
 
 
 class _Batch(NamedTuple):
@@ -99,6 +113,10 @@ class Sequencer:
         self.clock = clock
         self.next_seq = next_seq
         self.last_ts = last_ts
+        self._day_end = day_end_after(last_ts) if last_ts else 0  # 0: set by the first stamp
+        self._day_timer: asyncio.TimerHandle | None = None
+        self._day_timer_at = 0
+        self._day_check = EndOfDay()  # what the timer submits: the roll if it is due, else nothing
         self.max_batch = max_batch
         # commands run through the core but not yet durable: how far the core may run ahead
         # of a slow sync (memory: their events wait), and so how big one write can get
@@ -158,6 +176,8 @@ class Sequencer:
         """Process commands until stop(); raises if the core broke an invariant or the
         journal could not be written."""
         self._loop = loop = asyncio.get_running_loop()
+        if self.last_ts:  # a restart: the day may have ended while the venue was down
+            self._pending.append((self._day_check, None))
         writer = None
         if self.journal is not None and self.journal.syncs:
             writer = JournalWriter(self.journal, self.durable_seq, lambda: loop.call_soon_threadsafe(self._wake))
@@ -192,8 +212,9 @@ class Sequencer:
             self._room = False
             if writer is not None:
                 writer.close()
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
+        for timer in (self._expiry_timer, self._day_timer):
+            if timer is not None:
+                timer.cancel()
         while self._pending:  # only after a failure: never applied, never journaled, never answered
             cmd, fut = self._pending.popleft()
             if fut is not None and not fut.done():
@@ -225,9 +246,14 @@ class Sequencer:
         for _ in range(n):
             cmd, fut = pending.popleft()
             # 1. stamp
-            seq += 1
             now = self.clock()
             ts = now if now > ts else ts
+            if ts >= self._day_end or cmd is self._day_check:
+                rolled = self._day_roll(ts, cmd, fut)
+                if rolled is None:
+                    continue
+                cmd, fut = rolled
+            seq += 1
             # 2. core: risk, then matching
             try:
                 out = core.apply(seq, ts, cmd)
@@ -277,6 +303,7 @@ class Sequencer:
         # 4. book deltas
         events.extend(core.drain_book_deltas(seq, ts))
         self._schedule_expiry(loop)
+        self._schedule_day_end(loop)
         self._unpublished += len(applied)
         return _Batch(seq, len(applied), events, waiters)
 
@@ -330,6 +357,35 @@ class Sequencer:
         if due is not None:
             delay = max(0.0, (due - self.clock()) / 1e6)
             self._expiry_timer = loop.call_later(delay, self._expire_due)
+
+    def _day_roll(self, ts: int, cmd: Command, fut: asyncio.Future[list[Event]] | None) -> tuple[Command, asyncio.Future[list[Event]] | None] | None:
+        """A command stamped `ts` at or past the day's end, or the timer's check: what to
+        apply now. Past the end, an EndOfDay (the command waits at the head of the queue
+        until it has run; an EndOfDay itself is the roll); the check before the end (the
+        roll already made, or a timer early) is dropped: None. The first stamp of a fresh
+        venue only sets the day's end. An EndOfDay submitted before the end runs as given."""
+        day_end, self._day_end = self._day_end, day_end_after(ts)
+        if not day_end or ts < day_end:
+            self._day_end = day_end or self._day_end
+            return None if cmd is self._day_check else (cmd, fut)
+        if type(cmd) is EndOfDay:
+            return cmd, fut
+        self._pending.appendleft((cmd, fut))
+        return EndOfDay(), None
+
+    def _schedule_day_end(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Arm the timer for the day's end, counted from the last stamp (a batch just ran, so
+        that is now), once per day end."""
+        if not self._day_end or (self._day_timer is not None and self._day_timer_at == self._day_end):
+            return
+        if self._day_timer is not None:
+            self._day_timer.cancel()
+        self._day_timer_at = self._day_end
+        self._day_timer = loop.call_later(max(0.0, (self._day_end - self.last_ts) / 1e6), self._day_end_due)
+
+    def _day_end_due(self) -> None:
+        self._day_timer = None
+        self.submit(self._day_check)
 
     def _expire_due(self) -> None:
         self._expiry_timer = None

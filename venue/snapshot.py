@@ -106,6 +106,7 @@ ENGINE_FIELDS = {
     "stp_scope": False,  # configuration, from the config file
     "pre_trade": False,  # a state holder of its own, if it has state
     "_dispatch": False,  # bound methods
+    "retired": False,  # ended days' ClOrdID indexes, garbage being freed
 }
 BOOK_FIELDS = {
     "symbol": True, "phase": True, "last_px": True, "bids": True, "asks": True, "buy_stops": True, "sell_stops": True,

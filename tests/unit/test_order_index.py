@@ -1,16 +1,20 @@
 """The ClOrdID index: a mapping (firm, ClOrdID) -> order, per firm, over shards that keep
-every table small; and the engine's duplicate checks read it per firm."""
+every table small; the engine's duplicate checks read it per firm; the day roll starts a
+fresh one from the live orders and frees the old one a few entries per command."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from matching_support import BUY, BTC, new_engine, order
+from matching_support import BUY, BTC, brief, cancel, new_engine, order, replace
 
 from venue.book import Order
+from venue.commands import Command, EndOfDay, QueryOrder
 from venue.events import ExecReport
+from venue.matching import SHED_PER_COMMAND
 from venue.order_index import SHARDS, ClOrdIndex, shard_of
 from venue.rejects import RejectReason
+from venue.types import TimeInForce
 
 
 def _orders(n: int) -> list[Order]:
@@ -62,3 +66,41 @@ def test_a_cl_ord_id_is_taken_per_firm() -> None:
     assert isinstance(first[0], ExecReport) and first[0].text == ""
     assert isinstance(other_firm[0], ExecReport) and other_firm[0].text == ""
     assert isinstance(again[0], ExecReport) and again[0].reason is RejectReason.DUPLICATE_CL_ORD_ID
+
+
+def test_a_retired_index_is_shed_a_few_entries_at_a_time() -> None:
+    (o,) = _orders(1)
+    index = ClOrdIndex(((firm, f"c{i}"), o) for firm in ("F1", "F2") for i in range(50))
+    left = []
+    while index.shed(30):
+        left.append(len(index))
+    assert left == [70, 40, 10] and len(index) == 0 and not index.shed(30)
+
+
+def test_the_day_roll_keeps_live_orders_by_their_last_two_cl_ord_ids_and_frees_the_rest_gradually() -> None:
+    engine = new_engine()
+    seq = iter(range(1, 10**6))
+
+    def apply(cmd: Command) -> list[tuple[object, ...]]:
+        return brief(engine.apply(next(seq), 1, cmd))
+
+    apply(order("a", BUY, 1, 100))
+    apply(replace("b", "a", 2, 100))
+    apply(replace("c", "b", 3, 100))
+    apply(order("x", BUY, 1, 90, tif=TimeInForce.IOC))
+    apply(order("d", BUY, 1, 95, tif=TimeInForce.DAY))
+    for i in range(200):
+        apply(order(f"done{i}", BUY, 1, 90, tif=TimeInForce.IOC))
+    assert apply(EndOfDay()) == [("EXPIRED", "d", "EXPIRED", 0, 0, None)]
+    index = engine.by_cl_ord_id
+    assert sorted(k for k, _ in index.items()) == [("F1", "b"), ("F1", "c")]
+    assert index.get("F1", "b") is index.get("F1", "c") is engine.orders[1]
+    assert len(engine.retired) == 1 and len(engine.retired[0]) == 205
+    assert apply(order("x", BUY, 1, 90, tif=TimeInForce.IOC))[0][0] == "NEW"  # free again
+    assert apply(cancel("y", "b")) == [("CXL_REJECT", "y", False, "NEW", "UNKNOWN_ORDER")]  # b was replaced by c
+    left = []
+    while engine.retired:
+        left.append(len(engine.retired[0]))
+        apply(QueryOrder(session="S-F1", firm="F1", cl_ord_id="c", symbol=BTC, side=BUY))
+    assert left[0] == 205 - 2 * SHED_PER_COMMAND and all(a - b == SHED_PER_COMMAND for a, b in zip(left, left[1:]))
+    assert apply(cancel("z", "c")) == [("CANCELED", "z", "CANCELED", 0, 0, None)]

@@ -1,5 +1,5 @@
 """The sequencer on the loop: stamping, batching, journal-before-publish, subscribers,
-GTD expiry scheduling and fail-stop. Hand-written stubs for the clock, journal and core;
+GTD expiry scheduling, the day roll at 00:00 UTC and fail-stop. Hand-written stubs for the clock, journal and core;
 every wait is bounded by asyncio.wait_for."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from matching_support import BUY, SELL, brief, new_engine, order
+from matching_support import BUY, SELL, brief, cancel, new_engine, order
 
 from venue.commands import Command, ExpireOrders, NewOrder
 from venue.events import BookDelta, Event, ExecReport
 from venue.matching import MatchingEngine
-from venue.sequencer import Sequencer, utc_micros
+from venue.sequencer import Sequencer, day_end_after, utc_micros
 from venue.types import ExecType, TimeInForce
 
 WAIT = 5.0  # seconds: the bound on every wait here
@@ -425,3 +425,67 @@ async def test_a_failed_journal_write_stops_the_sequencer_and_publishes_nothing_
     assert seen == []
     with pytest.raises(RuntimeError, match="not running|stopped"):
         seqr.submit(order("o2", BUY, 1, 91))
+
+
+MIDNIGHT = day_end_after(utc_micros())  # the next 00:00 UTC, µs
+
+
+async def test_the_first_command_past_midnight_comes_after_the_day_roll(start: Start) -> None:
+    """Stamped past 00:00 UTC, a command waits for an EndOfDay sequenced (and journaled)
+    before it at the same time: the DAY order expires, the GTC order stays and is still
+    known by its ClOrdID, and the ClOrdID of an order done yesterday is free again."""
+    now = [MIDNIGHT - 1_000]
+    h = start(clock=lambda: now[0])
+
+    async def call(cmd: Command) -> list[tuple[object, ...]]:
+        return brief(await asyncio.wait_for(h.sequencer.call(cmd), WAIT))
+
+    await call(order("day", BUY, 1, 90, tif=TimeInForce.DAY))
+    await call(order("gtc", BUY, 1, 91, tif=TimeInForce.GTC))
+    assert await call(order("ioc", BUY, 1, 80, tif=TimeInForce.IOC)) == [("NEW", "ioc", "NEW", 1, 0, None), ("CANCELED", "ioc", "CANCELED", 0, 0, None)]
+    assert await call(order("ioc", BUY, 1, 80, tif=TimeInForce.GTC)) == [("REJECTED", "ioc", "REJECTED", 0, 0, "DUPLICATE_CL_ORD_ID")]
+    now[0] = MIDNIGHT + 5
+    assert await call(order("ioc", BUY, 1, 92, tif=TimeInForce.GTC)) == [("NEW", "ioc", "NEW", 1, 0, None)]
+    assert await call(cancel("c1", "gtc")) == [("CANCELED", "c1", "CANCELED", 0, 0, None)]
+    await h.finish()
+    kinds = [(s, t, type(c).__name__) for s, t, c in h.core.applied]
+    assert kinds[4:6] == [(5, MIDNIGHT + 5, "EndOfDay"), (6, MIDNIGHT + 5, "NewOrder")]
+    assert [(s, t, type(c).__name__) for s, t, c in h.journal.appended] == kinds
+    expired = [e for batch in h.batches for e in brief(batch) if e[0] == "EXPIRED"]
+    assert expired == [("EXPIRED", "day", "EXPIRED", 0, 0, None)]
+
+
+async def test_a_quiet_venue_rolls_at_midnight_and_the_timer_never_rolls_twice(start: Start) -> None:
+    """Nobody sends anything across midnight: the timer's check rolls the day on its own.
+    A check that comes when the roll is made (or early) is dropped, unjournaled."""
+    offset = MIDNIGHT - 50_000 - utc_micros()  # midnight 50 ms from now on the venue's clock
+    h = start(clock=lambda: utc_micros() + offset)
+    await asyncio.wait_for(h.sequencer.call(order("day", BUY, 1, 90, tif=TimeInForce.DAY)), WAIT)
+    for _ in range(int(WAIT * 100)):
+        if any(type(c).__name__ == "EndOfDay" for _, _, c in h.core.applied):
+            break
+        await asyncio.sleep(0.01)
+    h.sequencer.submit(h.sequencer._day_check)  # as a second timer would
+    await asyncio.wait_for(h.sequencer.call(order("later", BUY, 1, 90)), WAIT)
+    await h.finish()
+    assert [type(c).__name__ for _, _, c in h.core.applied] == ["NewOrder", "EndOfDay", "NewOrder"]
+    assert [c for _, _, c in h.journal.appended] == [c for _, _, c in h.core.applied]
+    assert h.core.applied[1][1] >= MIDNIGHT
+    assert [o.view.cl_ord_id for o in h.core.engine.orders.values()] == ["later"]
+
+
+async def test_a_venue_down_across_midnight_rolls_as_it_starts() -> None:
+    """Restarted with yesterday's last stamp, the sequencer rolls the day before anything
+    else, with no command to wait for."""
+    core = RecordingCore(new_engine())
+    core.apply(1, MIDNIGHT - 10, order("day", BUY, 1, 90, tif=TimeInForce.DAY))
+    seqr = Sequencer(core, next_seq=2, last_ts=MIDNIGHT - 10, clock=lambda: MIDNIGHT + 3_600_000_000)
+    task = asyncio.create_task(seqr.run())
+    for _ in range(int(WAIT * 100)):
+        if len(core.applied) > 1:
+            break
+        await asyncio.sleep(0.01)
+    seqr.stop()
+    await asyncio.wait_for(task, WAIT)
+    assert [(s, type(c).__name__) for s, _, c in core.applied] == [(1, "NewOrder"), (2, "EndOfDay")]
+    assert core.engine.orders == {}
