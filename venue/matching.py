@@ -145,6 +145,7 @@ class PreTradeCheck:
 # 94,000 commands.
 SHED_PER_COMMAND: Final = 32
 
+
 class MatchingEngine(OrderRequests, PhaseControl):
     def __init__(
         self,

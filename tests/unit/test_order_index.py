@@ -5,8 +5,9 @@ fresh one from the live orders and frees the old one a few entries per command."
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 
-from matching_support import BUY, BTC, brief, cancel, new_engine, order, replace
+from matching_support import BTC, BUY, brief, cancel, new_engine, order, replace
 
 from venue.book import Order
 from venue.commands import Command, EndOfDay, QueryOrder
@@ -102,5 +103,5 @@ def test_the_day_roll_keeps_live_orders_by_their_last_two_cl_ord_ids_and_frees_t
     while engine.retired:
         left.append(len(engine.retired[0]))
         apply(QueryOrder(session="S-F1", firm="F1", cl_ord_id="c", symbol=BTC, side=BUY))
-    assert left[0] == 205 - 2 * SHED_PER_COMMAND and all(a - b == SHED_PER_COMMAND for a, b in zip(left, left[1:]))
+    assert left[0] == 205 - 2 * SHED_PER_COMMAND and all(a - b == SHED_PER_COMMAND for a, b in pairwise(left))
     assert apply(cancel("z", "c")) == [("CANCELED", "z", "CANCELED", 0, 0, None)]
