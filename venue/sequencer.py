@@ -115,7 +115,6 @@ class Sequencer:
         self.last_ts = last_ts
         self._day_end = day_end_after(last_ts) if last_ts else 0  # 0: set by the first stamp
         self._day_timer: asyncio.TimerHandle | None = None
-        self._day_timer_at = 0
         self._day_check = EndOfDay()  # what the timer submits: the roll if it is due, else nothing
         self.max_batch = max_batch
         # commands run through the core but not yet durable: how far the core may run ahead
@@ -364,24 +363,22 @@ class Sequencer:
         until it has run; an EndOfDay itself is the roll); the check before the end (the
         roll already made, or a timer early) is dropped: None. The first stamp of a fresh
         venue only sets the day's end. An EndOfDay submitted before the end runs as given."""
-        day_end, self._day_end = self._day_end, day_end_after(ts)
-        if not day_end or ts < day_end:
-            self._day_end = day_end or self._day_end
-            return None if cmd is self._day_check else (cmd, fut)
-        if type(cmd) is EndOfDay:
-            return cmd, fut
-        self._pending.appendleft((cmd, fut))
-        return EndOfDay(), None
+        if not self._day_end:
+            self._day_end = day_end_after(ts)
+        elif ts >= self._day_end:
+            self._day_end = day_end_after(ts)
+            if type(cmd) is EndOfDay:
+                return cmd, fut
+            self._pending.appendleft((cmd, fut))
+            return EndOfDay(), None
+        return None if cmd is self._day_check else (cmd, fut)
 
     def _schedule_day_end(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arm the timer for the day's end, counted from the last stamp (a batch just ran, so
-        that is now), once per day end."""
-        if not self._day_end or (self._day_timer is not None and self._day_timer_at == self._day_end):
-            return
-        if self._day_timer is not None:
-            self._day_timer.cancel()
-        self._day_timer_at = self._day_end
-        self._day_timer = loop.call_later(max(0.0, (self._day_end - self.last_ts) / 1e6), self._day_end_due)
+        that is now). A timer still armed for a day a command already rolled fires a check
+        that is dropped, and the batch after it arms the timer for the next day."""
+        if self._day_end and self._day_timer is None:
+            self._day_timer = loop.call_later(max(0.0, (self._day_end - self.last_ts) / 1e6), self._day_end_due)
 
     def _day_end_due(self) -> None:
         self._day_timer = None
