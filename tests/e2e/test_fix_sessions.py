@@ -5,6 +5,7 @@ of a real `venue run` process."""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -160,9 +161,12 @@ def test_a_client_that_stops_reading_holds_up_no_other_session(tmp_path: Path, c
         for i in range(n):
             stuck.new_order(f"S{i}", "BTC-PERP", 1, 1, "90000", account="FIRM1-A", tif="3")  # IOC: nothing rests
         with caplog.at_level("WARNING", logger="venue.fix.sender"):
+            deadline = time.monotonic() + 10  # FIRM1's sends block first, then FIRM2 orders
+            while "sends to FIRM1 have blocked" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "sends to FIRM1 have blocked" in caplog.text
             other.new_order("O1", "BTC-PERP", 1, 1, "90000", account="FIRM2-A")
             other.expect_type("8", timeout=10, t11="O1", t150="0")
-        assert "sends to FIRM1 have blocked" in caplog.text
         got = [get(stuck.expect_type("8", timeout=10, t11=f"S{i}"), 11) for i in range(n)]  # reading again
         assert got == [f"S{i}" for i in range(n)]
     finally:
