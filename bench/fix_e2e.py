@@ -19,7 +19,8 @@ trade to the ledger. The ratio is taken on `rest`, the like-for-like comparison;
 is printed beside it. The load generator runs in this process, on the same machine.
 Each line ends with the CPU each process used during that run, as a share of one core
 (from /proc: the server, the venue's drop-copy process, the load generator), and says
-when the venue took a snapshot during it (its fork pauses the loop: venue/snapshot_fork.py).
+when a snapshot was being written during it (a forked child of the venue or of its drop
+copy, which competes for the cores: venue/snapshot_fork.py).
 Where the venue's ack latency goes, stage by stage: bench/fix_stages.py.
 """
 
@@ -133,8 +134,8 @@ class Server:
 
 class Run(NamedTuple):
     """One load run: the load generator's result, the CPU each process used during it
-    (share of one core: the server, its children, this process), and whether the venue
-    wrote a snapshot meanwhile (a fork: venue/snapshot_fork.py)."""
+    (share of one core: the server, its children, this process), and whether a snapshot
+    was being written meanwhile (a fork: venue/snapshot_fork.py)."""
 
     load: LoadResult
     cpu: dict[str, float]
@@ -142,7 +143,7 @@ class Run(NamedTuple):
 
     def line(self, label: str) -> str:
         cpu = ", ".join(f"{name} {share:.0%}" for name, share in self.cpu.items())
-        return f"{report(label, self.load)}  cpu: {cpu}" + ("  [a snapshot was taken]" if self.snapshot else "")
+        return f"{report(label, self.load)}  cpu: {cpu}" + ("  [a snapshot was being written]" if self.snapshot else "")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,12 +167,35 @@ def _children(pid: int) -> dict[str, int]:
     return out
 
 
+def _forks(pid: int) -> set[int]:
+    """The processes below `pid` that are forks of their parent (the same command line): a
+    snapshot being written (venue/snapshot_fork.py), by the venue or by its drop copy."""
+    parent, cmdline = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline[int(d.name)] = (d / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+    below, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = [k for k, pp in parent.items() if pp == p]
+        below.update(kids)
+        todo += kids
+    return {k for k in below if cmdline.get(k) == cmdline.get(parent[k])}
+
+
 def observed(server: Server, load: Callable[[], LoadResult]) -> Run:
     """Run `load`, noting the CPU of the server, its child processes (the venue's drop copy)
-    and this process (the load generator), on Linux; elsewhere only the load's result."""
+    and this process (the load generator), on Linux; elsewhere only the load's result. A
+    snapshot counts if its file appeared during the run or its child was writing at the
+    start or at the end (a paced child takes seconds: venue/snapshot_fork.py)."""
     assert server.proc is not None
     snaps = server.root / "var" / "snapshots"
     before_snaps = set(snaps.glob("*.snap*")) if snaps.is_dir() else set()
+    writing = bool(_forks(server.proc.pid))
     procs = {server.kind: server.proc.pid, **_children(server.proc.pid), "load generator": os.getpid()}
     try:
         before = {name: _cpu_seconds(pid) for name, pid in procs.items()}
@@ -185,7 +209,8 @@ def observed(server: Server, load: Callable[[], LoadResult]) -> Run:
         with contextlib.suppress(OSError):
             cpu[name] = (_cpu_seconds(procs[name]) - start) / elapsed
     after_snaps = set(snaps.glob("*.snap*")) if snaps.is_dir() else set()
-    return Run(result, cpu, bool(after_snaps - before_snaps))
+    writing = writing or bool(_forks(server.proc.pid))
+    return Run(result, cpu, writing or bool(after_snaps - before_snaps))
 
 
 def measure(kind: str, n: int, *, duration: float, rate: float, window: int, spread: str) -> tuple[Run, Run]:

@@ -26,6 +26,7 @@ from venue.snapshot import (
     FORMAT_VERSION,
     MAGIC,
     Captured,
+    Pace,
     SnapshotConfig,
     capture,
     load,
@@ -266,11 +267,11 @@ async def test_the_loop_goes_on_while_the_child_writes(tmp_path: Path, monkeypat
     gate = tmp_path / "gate"
     real_capture = snapshot_fork.capture
 
-    def gated_capture(core: object, seq: int, ts: int) -> Captured:
+    def gated_capture(core: object, seq: int, ts: int, pace: Pace) -> Captured:
         deadline = time.monotonic() + 30
         while not gate.exists() and time.monotonic() < deadline:
             time.sleep(0.001)
-        return real_capture(core, seq, ts)
+        return real_capture(core, seq, ts, pace)
 
     monkeypatch.setattr(snapshot_fork, "capture", gated_capture)
     seqr, snaps, task, rec = await start_sequencer(tmp_path, every=100)
@@ -289,7 +290,7 @@ async def test_the_loop_goes_on_while_the_child_writes(tmp_path: Path, monkeypat
     assert again.replayed == 300 and state_digest(again.core) == state_digest(seqr.core)
 
 
-def dying_capture(core: object, seq: int, ts: int) -> Captured:
+def dying_capture(core: object, seq: int, ts: int, pace: Pace) -> Captured:
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("still alive")
 
@@ -318,6 +319,45 @@ async def test_a_failed_child_leaves_no_snapshot_and_the_venue_goes_on(
         assert list(snapshot_paths(tmp_path / "snapshots")) == [] and not list((tmp_path / "snapshots").glob("*"))
     again = recover(new_engine, tmp_path / "journal", tmp_path / "nowhere")
     assert state_digest(again.core) == state_digest(seqr.core)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_the_child_runs_as_sched_idle_and_paces_its_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the child runs under, written down by the child itself: the idle scheduling
+    policy, and one Pacer with the module's share, handed to capture and to write_tmp, whose
+    encoding calls it."""
+    seen = tmp_path / "seen"
+    paces: list[Pace] = []
+    real_capture, real_write_tmp = snapshot_fork.capture, snapshot_fork.write_tmp
+
+    def noting_capture(core: object, seq: int, ts: int, pace: Pace) -> Captured:
+        paces.append(pace)
+        return real_capture(core, seq, ts, pace)
+
+    def noting_write_tmp(directory: Path, snap: Captured, writer: str, pace: Pace) -> Path:
+        calls = 0
+
+        def counted() -> None:
+            nonlocal calls
+            calls += 1
+            pace()
+
+        path = real_write_tmp(directory, snap, writer, counted)
+        assert isinstance(pace, snapshot_fork.Pacer) and paces == [pace]
+        seen.write_text(f"{os.sched_getscheduler(0)} {pace.rest_s / pace.slice_s:.3f} {calls}")
+        return path
+
+    monkeypatch.setattr(snapshot_fork, "capture", noting_capture)
+    monkeypatch.setattr(snapshot_fork, "write_tmp", noting_write_tmp)
+    seqr, snaps, task, rec = await start_sequencer(tmp_path, every=50)
+    await feed(seqr, 0, 50)
+    await until(lambda: snaps._child is None)
+    await stop(seqr, snaps, task, rec)
+    policy, rest_per_slice, calls = seen.read_text().split()
+    assert int(policy) == os.SCHED_IDLE and os.sched_getscheduler(0) != os.SCHED_IDLE  # the child's, not the venue's
+    assert float(rest_per_slice) == pytest.approx((1 - snapshot_fork.CPU_SHARE) / snapshot_fork.CPU_SHARE, abs=1e-3)
+    assert int(calls) >= 1  # the pickle frames
+    assert [seq for seq, _ in snapshot_paths(tmp_path / "snapshots")] == [50]
 
 
 async def test_close_waits_for_the_child_and_then_takes_the_final_snapshot(tmp_path: Path) -> None:

@@ -11,18 +11,19 @@ from typing import Any
 
 import pytest
 from journal_streams import stream
-from matching_support import ACCOUNTS, BTC, ETH, instrument, new_engine
+from matching_support import ACCOUNTS, BTC, BUY, ETH, instrument, new_engine, order
 
+from venue import snapshot
 from venue.commands import Command, NewOrder
 from venue.core import VenueCore
 from venue.events import Event
 from venue.limits import LimitRule, RiskConfig
-from venue import snapshot
 from venue.sequencer import Core
 from venue.snapshot import (
     _HEADER,
     FORMAT_VERSION,
     MAGIC,
+    PACE_ROWS,
     SnapshotError,
     _PlainPickler,
     capture,
@@ -37,6 +38,7 @@ from venue.snapshot import (
     uncovered,
     write,
 )
+from venue.snapshot_fork import Pacer
 
 
 def run(core: Core, cmds: list[tuple[int, int, Command]]) -> list[Event]:
@@ -260,6 +262,63 @@ def test_capture_is_a_consistent_copy(tmp_path: Path) -> None:
     later = capture(e, 1500, 0)
     run(e, cmds[1500:])
     assert encode(later) == at_once
+
+
+def test_a_paced_snapshot_is_the_same_bytes_and_paces_all_along() -> None:
+    """Capture and encode call the pace between stretches of PACE_ROWS orders and between
+    pickle frames; pacing changes when the work is done, never what it writes."""
+    e = new_engine()
+    cmds = list(stream(13, 3000))
+    run(e, cmds)
+    run(e, [(len(cmds) + i + 1, 0, order(f"rest{i}", BUY, 1, 50 + i % 40)) for i in range(1000)])
+    calls = 0
+
+    def pace() -> None:
+        nonlocal calls
+        calls += 1
+
+    paced = encode(capture(e, 4000, 0, pace), pace)
+    assert paced == encode(capture(e, 4000, 0))
+    remembered = len(e.by_cl_ord_id)
+    assert len(e.orders) > PACE_ROWS and remembered > 2 * PACE_ROWS
+    frames = len(paced) // (64 << 10)
+    assert calls >= len(e.orders) // PACE_ROWS * 2 + remembered // PACE_ROWS + frames
+
+
+class FakeCpu:
+    """A thread's CPU clock that the work advances and sleeping does not."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.cpu
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+
+
+def test_the_pacer_sleeps_off_each_slice_to_keep_its_share_of_a_core() -> None:
+    cpu = FakeCpu()
+    pace = Pacer(0.2, 0.001, clock=cpu.clock, sleep=cpu.sleep)
+    for _ in range(1010):  # 10.1 ms of work, in steps of 10 us
+        cpu.cpu += 0.00001
+        pace()
+    assert cpu.slept == pytest.approx([0.004] * 10)  # a slice of 1 ms, then 4 ms asleep: 20%
+    assert cpu.cpu / (cpu.cpu + sum(cpu.slept)) == pytest.approx(0.2, abs=0.01)
+
+
+def test_a_pacer_with_the_whole_core_never_sleeps_and_a_share_must_be_one() -> None:
+    cpu = FakeCpu()
+    pace = Pacer(1.0, 0.001, clock=cpu.clock, sleep=cpu.sleep)
+    for _ in range(100):
+        cpu.cpu += 0.001
+        pace()
+    assert cpu.slept == []
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="not in"):
+            Pacer(bad)
 
 
 def test_state_digest_ignores_object_identity(tmp_path: Path) -> None:
