@@ -27,17 +27,20 @@ child lives must close at once) and detaches from the loop's signal wake-up desc
 The child yields the CPU to the venue. The machine the venue runs on also runs its FIX
 threads, drop copy and, on a small one, the clients' load: a child encoding flat out for
 the 0.8 s that 150,000 live orders take held a core for all of it, and the acks of that
-stretch waited for it (the ack p99 of a 5,000 orders/s run went from 1.6 to 2.6-4.4 ms,
-bench/snapshot.py, with nearly all of the slow acks while the child ran). A lower priority
-alone does not help: a busy-looping stand-in for the child at nice 10 took the ack p99
-from 1.6-1.8 ms to 7.1 ms, as at nice 0 (one-off, 2 runs each); as SCHED_IDLE, to 3.2-4.8
-ms. So the child runs as SCHED_IDLE (the scheduler runs it only on an otherwise idle CPU,
-and any waking venue thread preempts it) and paces itself: after every SLICE_S of CPU
+stretch waited for it: bench/snapshot.py's median ack p99 at 5,000 orders/s was 2.56 ms
+with the replica's snapshot in the run against 1.84 ms without, and a one-off timeline
+(latency and each process's CPU per 250 ms) put nearly all the acks slower than the p99
+in the quarter-seconds the child ran. A lower priority alone does not help: a busy-looping
+stand-in for the child, 2 s of a 4 s run, took the ack p99 from 1.5-1.8 ms to 7.1 ms at
+nice 10, as at nice 0 (6.4-7.1); as SCHED_IDLE, to 3.2-4.8 ms (one-off, 2 runs each).
+
+So the child runs as SCHED_IDLE (the scheduler runs it only on an otherwise idle CPU, and
+any waking venue thread preempts it) and paces itself: after every SLICE_S of CPU
 (capture and encode call its `Pacer` between stretches of orders and pickle frames, see
 venue/snapshot.py) it sleeps long enough that it uses at most CPU_SHARE of one core. The
-stand-in paced so, as SCHED_IDLE: ack p99 1.6-2.2 ms, against 1.5-2.1 ms with no stand-in.
-The snapshot takes longer (about 1 / CPU_SHARE times its CPU: 4 s for 150,000 live
-orders), and is as current: the state is the one at the fork.
+stand-in paced so, as SCHED_IDLE: ack p99 1.6-2.2 ms, against 1.5-2.1 ms with no stand-in
+(5 and 7 runs). The snapshot takes longer (about 1 / CPU_SHARE times its CPU: 4 s for
+150,000 live orders), and is as current: the state is the one at the fork.
 
 Cost on the loop: the fork itself, which copies the page tables, then, while the child
 lives, a page fault the first time the parent writes to each page still shared with it.
