@@ -220,6 +220,7 @@ class Snapshotter:
         """Wait for a snapshot in progress; then, if asked and there is news, snapshot the
         stopped sequencer's state so the next start replays nothing."""
         if self._child is not None and self._child_exit is not None:
+            self._child.hurry()  # no acks left to protect: the child need not pace itself
             await asyncio.wait([self._child_exit])
             self._settle_child()
         if self._child is not None:  # its seq never became durable: the final snapshot takes its place

@@ -4,6 +4,8 @@ itself then takes only its last one, as it stops."""
 
 from __future__ import annotations
 
+import functools
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,25 @@ def test_the_replica_snapshots_every_n_commands_the_state_a_replay_reaches(tmp_p
         restore(core, snap)
         assert state_digest(core) == digests[seq]
     assert not list(directory.glob("*.tmp"))
+
+
+def test_a_stopping_process_hurries_its_paced_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child paced to sleep 1 s after each stretch is told by close() to finish at full
+    speed: its file is installed within a few seconds, where unhurried it would take twenty."""
+    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, 0.0001, 0.0001))
+    cfg = two_member_config(tmp_path)
+    seqr = HandSequencer(cfg)
+    taker = ReplicaSnapshots(tmp_path / "snapshots", SnapshotConfig(every=800, keep=2))
+    follower = Follower(Replay(seqr.journal, lambda: new_core(cfg)), lambda events: None, taker)
+    for i in range(400):
+        seqr.submit(order("FIRM1", f"b{i}", Side.BUY, 1, 190_000 + i % 50), order("FIRM2", f"s{i}", Side.SELL, 1, 210_000 + i % 50))
+    follower.advance(seqr.seq)
+    time.sleep(0.5)
+    assert not taker.written  # still pacing
+    t = time.monotonic()
+    taker.close(30)
+    assert time.monotonic() - t < 6
+    assert [p.name for p in taker.written] == [f"{800:020d}.snap"]
 
 
 def test_the_count_starts_from_the_newest_snapshot_on_disk(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import pickle
@@ -358,6 +359,22 @@ async def test_the_child_runs_as_sched_idle_and_paces_its_work(tmp_path: Path, m
     assert float(rest_per_slice) == pytest.approx((1 - snapshot_fork.CPU_SHARE) / snapshot_fork.CPU_SHARE, abs=1e-3)
     assert int(calls) >= 1  # the pickle frames
     assert [seq for seq, _ in snapshot_paths(tmp_path / "snapshots")] == [50]
+
+
+async def test_a_stopping_venue_hurries_its_paced_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child paced to sleep 1 s after each stretch (about 20 stretches here) is told by
+    close() to finish at full speed: its snapshot is installed within a few seconds, where
+    unhurried it would take twenty."""
+    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, 0.0001, 0.0001))
+    seqr, snaps, task, rec = await start_sequencer(tmp_path, every=1000)
+    await feed(seqr, 0, 1000)
+    assert snaps._child is not None and snaps._child.seq == 1000
+    await asyncio.sleep(0.5)
+    assert snaps._child is not None  # still pacing
+    t = time.monotonic()
+    await stop(seqr, snaps, task, rec)
+    assert time.monotonic() - t < 6
+    assert [seq for seq, _ in snapshot_paths(tmp_path / "snapshots")] == [1000]
 
 
 async def test_close_waits_for_the_child_and_then_takes_the_final_snapshot(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ running the whole stream; damaged or foreign snapshots are refused, never half-u
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -307,6 +308,29 @@ def test_the_pacer_sleeps_off_each_slice_to_keep_its_share_of_a_core() -> None:
         pace()
     assert cpu.slept == pytest.approx([0.004] * 10)  # a slice of 1 ms, then 4 ms asleep: 20%
     assert cpu.cpu / (cpu.cpu + sum(cpu.slept)) == pytest.approx(0.2, abs=0.01)
+
+
+def test_a_pacer_stops_sleeping_once_hurried_or_its_pipe_ends() -> None:
+    for hurry in ("byte", "end"):
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        cpu = FakeCpu()
+        pace = Pacer(0.5, 0.001, hurry_fd=read, clock=cpu.clock, sleep=cpu.sleep)
+        for _ in range(5):
+            cpu.cpu += 0.001
+            pace()
+        assert len(cpu.slept) == 5
+        if hurry == "byte":
+            os.write(write, b"!")
+        else:
+            os.close(write)
+        for _ in range(5):
+            cpu.cpu += 0.001
+            pace()
+        assert len(cpu.slept) == 5
+        os.close(read)
+        if hurry == "byte":
+            os.close(write)
 
 
 def test_a_pacer_with_the_whole_core_never_sleeps_and_a_share_must_be_one() -> None:
