@@ -199,7 +199,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--orders", type=int, default=100_000, help="resting orders before the paced run")
     p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s in the paced run")
-    p.add_argument("--duration", type=float, default=4.0, help="seconds of paced run")
+    p.add_argument("--duration", type=float, default=8.0,
+                   help="seconds of paced run: long enough for the paced child of 100,000 orders (about 3 s, venue/snapshot_fork.py)")
     p.add_argument("--arm", type=float, default=1.0, help="seconds into the paced run when the snapshot is taken")
     p.add_argument("--rounds", type=int, default=1, help="repeat the paths, interleaved")
     p.add_argument("--paths", default=",".join(PATHS), help="which of child, thread, none, in this order")

@@ -64,7 +64,7 @@ class ReplicaSnapshots:
             return
         self.last_seq = seq
         try:
-            child = snapshot_fork.start(core, seq, ts, self.dir)
+            child = snapshot_fork.start(core, seq, ts, self.dir, self.config.cpu_share)
         except OSError as exc:
             log.error("cannot fork to snapshot at seq %d: %r", seq, exc)
             return

@@ -10,6 +10,7 @@ their YAML text, never through float.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {_show(value)}")
         return value
+    if tp is float:  # YAML's numbers come as int or Decimal (a float where code builds the config)
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a number, got {_show(value)}")
+        return float(value)
     if tp is Decimal:
         if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
             raise ConfigError(f"{where}: expected a decimal number, got {_show(value)}")

@@ -178,7 +178,7 @@ class Snapshotter:
     def _start_child(self, seq: int) -> None:
         self.last_seq = seq  # a failure is retried `every` commands later, as a failed write
         try:
-            child = snapshot_fork.start(self.sequencer.core, seq, self.sequencer.last_ts, self.dir)
+            child = snapshot_fork.start(self.sequencer.core, seq, self.sequencer.last_ts, self.dir, self.config.cpu_share)
         except OSError as exc:
             log.error("cannot fork to snapshot at seq %d: %r", seq, exc)
             return

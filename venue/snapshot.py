@@ -138,10 +138,15 @@ class SnapshotConfig:
     keep: int = 2  # snapshots kept on disk
     fork: bool = True  # take them in a forked child where the platform has os.fork (else in a worker thread)
     taken_by: SnapshotTaker = SnapshotTaker.DROP_COPY
+    # of one core, at most, for that child (venue/snapshot_fork.py): it takes about its CPU
+    # time / cpu_share, and the venue's acks are what it yields to; 1 runs it flat out
+    cpu_share: float = 0.2
 
     def __post_init__(self) -> None:
         if self.every < 0 or self.keep < 1:
             raise ValueError("every must be >= 0 and keep >= 1")
+        if not 0 < self.cpu_share <= 1:
+            raise ValueError(f"cpu_share must be above 0 and at most 1 (of one core), got {self.cpu_share}")
 
 
 class SnapshotError(Exception):

@@ -34,13 +34,16 @@ in the quarter-seconds the child ran. A lower priority alone does not help: a bu
 stand-in for the child, 2 s of a 4 s run, took the ack p99 from 1.5-1.8 ms to 7.1 ms at
 nice 10, as at nice 0 (6.4-7.1); as SCHED_IDLE, to 3.2-4.8 ms (one-off, 2 runs each).
 
-So the child runs as SCHED_IDLE (the scheduler runs it only on an otherwise idle CPU, and
-any waking venue thread preempts it) and paces itself: after every SLICE_S of CPU
+So the child runs as SCHED_IDLE (it gets only the CPU time nothing else wants, and any
+waking venue thread preempts it) and paces itself: after every SLICE_S of CPU
 (capture and encode call its `Pacer` between stretches of orders and pickle frames, see
-venue/snapshot.py) it sleeps long enough that it uses at most CPU_SHARE of one core. The
+venue/snapshot.py) it sleeps long enough that it uses at most `snapshots.cpu_share` of one
+core (SnapshotConfig, 0.2 by default). The
 stand-in paced so, as SCHED_IDLE: ack p99 1.6-2.2 ms, against 1.5-2.1 ms with no stand-in
-(5 and 7 runs). The snapshot takes longer (about 1 / CPU_SHARE times its CPU: 4 s for
-150,000 live orders), and is as current: the state is the one at the fork. A process that
+(5 and 7 runs). The snapshot takes longer (its CPU time / cpu_share: 4 s for 150,000 live
+orders at 0.2), and is as current: the state is the one at the fork. So a crash replays a
+longer tail: at 5,000 orders/s and `every` 100,000, at most 120,000 commands instead of
+104,000 (a restart replays some 200,000 a second, README). A process that
 stops has no acks left to protect and should not wait that long: `Child.hurry` tells the
 child (a byte on a pipe its Pacer looks at before each sleep) to finish at full speed.
 
@@ -73,8 +76,7 @@ from venue.snapshot import capture, tmp_path, write_tmp
 log = logging.getLogger(__name__)
 
 _MESSAGE_BYTES = 2_000
-CPU_SHARE = 0.2  # of one core, at most, for a child writing a snapshot
-SLICE_S = 0.0005  # CPU between its sleeps
+SLICE_S = 0.0005  # a paced child's CPU between its sleeps
 # prctl(2), looked up once in the parent: the child must not load libraries (the loader's
 # lock may have been held by another thread at the fork)
 _prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None) if sys.platform == "linux" else None
@@ -121,7 +123,7 @@ class Pacer:
     has a byte or is closed, after which it never sleeps. The clock and the sleep are the
     thread's CPU time and time.sleep, or a test's."""
 
-    def __init__(self, share: float = CPU_SHARE, slice_s: float = SLICE_S, *, hurry_fd: int | None = None,
+    def __init__(self, share: float, slice_s: float = SLICE_S, *, hurry_fd: int | None = None,
                  clock: Callable[[], float] = time.thread_time, sleep: Callable[[float], object] = time.sleep) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"share {share} is not in (0, 1]")
@@ -150,9 +152,10 @@ class Pacer:
         return True
 
 
-def start(core: object, seq: int, ts: int, directory: Path) -> Child:
+def start(core: object, seq: int, ts: int, directory: Path, cpu_share: float) -> Child:
     """Fork a child that writes the snapshot of `core` at `seq` (loop thread, batch
-    boundary: the state is the one at `seq` until this returns). OSError if it cannot fork."""
+    boundary: the state is the one at `seq` until this returns), using at most `cpu_share`
+    of one core until hurried. OSError if it cannot fork."""
     read, write = os.pipe()
     hurry_read, hurry_write = os.pipe()
     parent = os.getpid()
@@ -165,13 +168,13 @@ def start(core: object, seq: int, ts: int, directory: Path) -> Child:
             os.close(fd)
         raise
     if pid == 0:
-        _child(core, seq, ts, directory, write, hurry_read, parent)
+        _child(core, seq, ts, directory, cpu_share, write, hurry_read, parent)
     os.close(write)
     os.close(hurry_read)
     return Child(pid, seq, tmp_path(directory, seq, str(pid)), read, hurry_write)
 
 
-def _child(core: object, seq: int, ts: int, directory: Path, pipe: int, hurry_pipe: int, parent: int) -> NoReturn:
+def _child(core: object, seq: int, ts: int, directory: Path, cpu_share: float, pipe: int, hurry_pipe: int, parent: int) -> NoReturn:
     code = 1
     try:
         gc.disable()
@@ -185,7 +188,7 @@ def _child(core: object, seq: int, ts: int, directory: Path, pipe: int, hurry_pi
         _die_with(parent)
         _yield_cpu()
         os.set_blocking(hurry_pipe, False)
-        pace = Pacer(hurry_fd=hurry_pipe)
+        pace = Pacer(cpu_share, hurry_fd=hurry_pipe)
         write_tmp(directory, capture(core, seq, ts, pace), str(os.getpid()), pace)
         code = 0
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent hears of it and the child exits

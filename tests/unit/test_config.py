@@ -72,6 +72,9 @@ def test_ticks_and_lots_refuse_off_grid_values() -> None:
         (lambda d: d["firms"][0].update(cancel_on_disconnect="yes"), "firms[0].cancel_on_disconnect: expected true or false, got str 'yes'"),
         (lambda d: d["clearing_members"][0]["firms"].append("FIRM9"), "clearing_members[0].firms: unknown firm FIRM9"),
         (lambda d: d.update(extra_section={}), "venue.yaml: unknown key 'extra_section'"),
+        (lambda d: d["snapshots"].update(cpu_share=0), "snapshots: cpu_share must be above 0 and at most 1 (of one core), got 0"),
+        (lambda d: d["snapshots"].update(cpu_share=1.5), "snapshots: cpu_share must be above 0 and at most 1 (of one core), got 1.5"),
+        (lambda d: d["snapshots"].update(cpu_share="half"), "snapshots.cpu_share: expected a number, got str 'half'"),
     ],
 )
 def test_bad_config_names_file_key_and_fault(tmp_path: Path, demo: dict, mutate, message: str) -> None:

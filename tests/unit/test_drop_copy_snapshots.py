@@ -48,10 +48,10 @@ def test_the_replica_snapshots_every_n_commands_the_state_a_replay_reaches(tmp_p
 def test_a_stopping_process_hurries_its_paced_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A child paced to sleep 1 s after each stretch is told by close() to finish at full
     speed: its file is installed within a few seconds, where unhurried it would take twenty."""
-    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, 0.0001, 0.0001))
+    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, slice_s=0.0001))
     cfg = two_member_config(tmp_path)
     seqr = HandSequencer(cfg)
-    taker = ReplicaSnapshots(tmp_path / "snapshots", SnapshotConfig(every=800, keep=2))
+    taker = ReplicaSnapshots(tmp_path / "snapshots", SnapshotConfig(every=800, keep=2, cpu_share=0.0001))
     follower = Follower(Replay(seqr.journal, lambda: new_core(cfg)), lambda events: None, taker)
     for i in range(400):
         seqr.submit(order("FIRM1", f"b{i}", Side.BUY, 1, 190_000 + i % 50), order("FIRM2", f"s{i}", Side.SELL, 1, 210_000 + i % 50))

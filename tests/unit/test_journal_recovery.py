@@ -238,12 +238,13 @@ async def test_a_snapshot_ahead_of_the_journal_waits_for_it(tmp_path: Path, fork
     assert state_digest(rec) == state_digest(seqr.core)
 
 
-async def start_sequencer(var: Path, every: int, fork: bool = True) -> tuple[Sequencer, Snapshotter, asyncio.Task[None], Recovered]:
+async def start_sequencer(var: Path, every: int, fork: bool = True, cpu_share: float = SnapshotConfig().cpu_share,
+                          ) -> tuple[Sequencer, Snapshotter, asyncio.Task[None], Recovered]:
     """A journaled sequencer on a fresh engine with a Snapshotter; no final snapshot is
     taken unless the test asks for one."""
     rec = recover(new_engine, var / "journal", var / "snapshots")
     seqr = Sequencer(rec.core, journal=rec.journal, next_seq=rec.next_seq, last_ts=rec.last_ts)
-    snaps = Snapshotter(seqr, var / "snapshots", SnapshotConfig(every=every, fork=fork), last_seq=0)
+    snaps = Snapshotter(seqr, var / "snapshots", SnapshotConfig(every=every, fork=fork, cpu_share=cpu_share), last_seq=0)
     seqr.subscribers.append(snaps)
     return seqr, snaps, asyncio.create_task(seqr.run()), rec
 
@@ -356,7 +357,8 @@ async def test_the_child_runs_as_sched_idle_and_paces_its_work(tmp_path: Path, m
     await stop(seqr, snaps, task, rec)
     policy, rest_per_slice, calls = seen.read_text().split()
     assert int(policy) == os.SCHED_IDLE and os.sched_getscheduler(0) != os.SCHED_IDLE  # the child's, not the venue's
-    assert float(rest_per_slice) == pytest.approx((1 - snapshot_fork.CPU_SHARE) / snapshot_fork.CPU_SHARE, abs=1e-3)
+    share = SnapshotConfig().cpu_share
+    assert float(rest_per_slice) == pytest.approx((1 - share) / share, abs=1e-3)
     assert int(calls) >= 1  # the pickle frames
     assert [seq for seq, _ in snapshot_paths(tmp_path / "snapshots")] == [50]
 
@@ -365,8 +367,8 @@ async def test_a_stopping_venue_hurries_its_paced_child(tmp_path: Path, monkeypa
     """A child paced to sleep 1 s after each stretch (about 20 stretches here) is told by
     close() to finish at full speed: its snapshot is installed within a few seconds, where
     unhurried it would take twenty."""
-    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, 0.0001, 0.0001))
-    seqr, snaps, task, rec = await start_sequencer(tmp_path, every=1000)
+    monkeypatch.setattr(snapshot_fork, "Pacer", functools.partial(snapshot_fork.Pacer, slice_s=0.0001))
+    seqr, snaps, task, rec = await start_sequencer(tmp_path, every=1000, cpu_share=0.0001)
     await feed(seqr, 0, 1000)
     assert snaps._child is not None and snaps._child.seq == 1000
     await asyncio.sleep(0.5)
