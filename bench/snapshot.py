@@ -1,7 +1,7 @@
 """What a snapshot costs the venue's acknowledgements: taken by the drop-copy process's replica,
 by the venue in a forked child, or by the venue in a worker thread.
 
-    python3 bench/snapshot.py                      # about 1 minute
+    python3 bench/snapshot.py                      # about 2 minutes
     python3 bench/snapshot.py --orders 50000 --paths replica,child
 
 For each path in turn, a fresh venue (`venue run`, bench/fix_e2e.py's config, the
