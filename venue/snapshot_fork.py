@@ -31,21 +31,21 @@ stretch waited for it: bench/snapshot.py's median ack p99 at 5,000 orders/s was 
 with the replica's snapshot in the run against 1.84 ms without, and a one-off timeline
 (latency and each process's CPU per 250 ms) put nearly all the acks slower than the p99
 in the quarter-seconds the child ran. A lower priority alone does not help: a busy-looping
-stand-in for the child, 2 s of a 4 s run, took the ack p99 from 1.5-1.8 ms to 7.1 ms at
-nice 10, as at nice 0 (6.4-7.1); as SCHED_IDLE, to 3.2-4.8 ms (one-off, 2 runs each).
+stand-in for the child, 2 s of a 4 s run, took the ack p99 from 1.5-2.1 ms (7 runs without
+it) to 7.1 ms at nice 10, as at nice 0 (6.4-7.1); as SCHED_IDLE, to 3.2-4.8 ms (one-off, 2
+runs each).
 
 So the child runs as SCHED_IDLE (it gets only the CPU time nothing else wants, and any
-waking venue thread preempts it) and paces itself: after every SLICE_S of CPU
-(capture and encode call its `Pacer` between stretches of orders and pickle frames, see
-venue/snapshot.py) it sleeps long enough that it uses at most `snapshots.cpu_share` of one
-core (SnapshotConfig, 0.2 by default). The
-stand-in paced so, as SCHED_IDLE: ack p99 1.6-2.2 ms, against 1.5-2.1 ms with no stand-in
-(5 and 7 runs). The snapshot takes longer (its CPU time / cpu_share: 4 s for 150,000 live
-orders at 0.2), and is as current: the state is the one at the fork. So a crash replays a
-longer tail: at 5,000 orders/s and `every` 100,000, at most 120,000 commands instead of
-104,000 (a restart replays some 200,000 a second, README). A process that
-stops has no acks left to protect and should not wait that long: `Child.hurry` tells the
-child (a byte on a pipe its Pacer looks at before each sleep) to finish at full speed.
+waking venue thread preempts it) and paces itself: after every SLICE_S of CPU (capture and
+encode call its `Pacer` between stretches of orders and pickle frames, see
+venue/snapshot.py) it sleeps long enough to use at most `snapshots.cpu_share` of one core
+(SnapshotConfig, 0.2 by default). The stand-in paced so, as SCHED_IDLE: ack p99 1.6-2.2 ms
+(5 runs). The snapshot takes longer (its CPU time / cpu_share: 4 s for 150,000 live orders
+at 0.2) and is as current: the state is the one at the fork. So a crash replays a longer
+tail: at 5,000 orders/s and `every` 100,000, at most 120,000 commands instead of 104,000
+(a restart replays some 200,000 a second, README). A process that stops has no acks left
+to protect and should not wait that long: `Child.hurry` tells the child (a byte on a pipe
+its Pacer looks at before each sleep) to finish at full speed.
 
 Cost on the loop: the fork itself, which copies the page tables, then, while the child
 lives, a page fault the first time the parent writes to each page still shared with it.
