@@ -152,39 +152,41 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> dict[str, int]:
-    """A process's children, named by the module they run (`python -m NAME`)."""
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Every process's parent and command line (NUL-separated argv), from /proc."""
     out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    argv = (d / "cmdline").read_bytes().split(b"\0")
-                    name = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else d.name
-                    out[name.replace("_", " ")] = int(d.name)
+                out[int(d.name)] = (int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]), (d / "cmdline").read_bytes())
             except (OSError, ValueError):
                 continue
+    return out
+
+
+def _children(pid: int) -> dict[str, int]:
+    """A process's children, named by the module they run (`python -m NAME`)."""
+    out = {}
+    for child, (parent, cmdline) in _processes().items():
+        if parent == pid:
+            argv = cmdline.split(b"\0")
+            with contextlib.suppress(ValueError):
+                name = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else str(child)
+                out[name.replace("_", " ")] = child
     return out
 
 
 def _forks(pid: int) -> set[int]:
     """The processes below `pid` that are forks of their parent (the same command line): a
     snapshot being written (venue/snapshot_fork.py), by the venue or by its drop copy."""
-    parent, cmdline = {}, {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                cmdline[int(d.name)] = (d / "cmdline").read_bytes()
-            except (OSError, ValueError):
-                continue
+    procs = _processes()
     below, todo = set(), [pid]
     while todo:
         p = todo.pop()
-        kids = [k for k, pp in parent.items() if pp == p]
+        kids = [k for k, (parent, _) in procs.items() if parent == p]
         below.update(kids)
         todo += kids
-    return {k for k in below if cmdline.get(k) == cmdline.get(parent[k])}
+    return {k for k in below if procs[k][0] in procs and procs[k][1] == procs[procs[k][0]][1]}
 
 
 def observed(server: Server, load: Callable[[], LoadResult]) -> Run:
