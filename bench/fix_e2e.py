@@ -9,8 +9,8 @@ and a fresh var dir each time):
     unacknowledged (tools/loadgen.py);
   - ack latency p50/p99/p99.9 at --rate orders/s offered (5,000 by default).
 The venue runs whole (`venue run`): reference database, matching, pre-trade risk, the
-journal with its group commit (one fdatasync per batch), drop copy, market data and the
-clearing ledger. The baseline is quickfix with the same session settings (FileStore, the
+journal with its group commit (one fdatasync per batch), market data, and its drop-copy
+process with the members' copies and the clearing ledger. The baseline is quickfix with the same session settings (FileStore, the
 venue's data dictionary) whose application acknowledges each NewOrderSingle with an
 ExecutionReport and does nothing else. Two workloads (tools/loadgen.py): `rest`, where no
 order trades (every order is one acknowledgement, as at the baseline), and `trade`, where
@@ -18,7 +18,7 @@ half the orders trade, so the venue also sends two fill reports per trade and wr
 trade to the ledger. The ratio is taken on `rest`, the like-for-like comparison; `trade`
 is printed beside it. The load generator runs in this process, on the same machine.
 Each line ends with the CPU each process used during that run, as a share of one core
-(from /proc: the server, the venue's drop-copy process, the load generator), and says
+(from /proc: the server, the venue's drop-copy process with the ledger, the load generator), and says
 when a snapshot was being written during it (a forked child of the venue or of its drop
 copy, which competes for the cores: venue/snapshot_fork.py).
 Where the venue's ack latency goes, stage by stage: bench/fix_stages.py.
@@ -117,7 +117,6 @@ class Server:
         args = {
             "venue": [sys.executable, "-m", "venue", "--log-level", "WARNING", "run", "--config", str(self.config)],
             "baseline": [sys.executable, str(REPO / "bench" / "fix_baseline.py"), "--config", str(self.config)],
-            "venue-noledger": [sys.executable, str(REPO / "bench" / "fix_venue_noledger.py"), "--config", str(self.config)],
         }[self.kind]
         self.proc = start(args, self.port, self.log)
         return self
@@ -233,7 +232,6 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     p.add_argument("--rate", type=float, default=5000.0, help="offered orders/s for the latency measurement")
     p.add_argument("--window", type=int, default=64, help="unacknowledged orders per session for the throughput measurement")
-    p.add_argument("--breakdown", action="store_true", help="also run the venue without its clearing ledger (bench/fix_venue_noledger.py)")
     a = p.parse_args()
     print(f"duration {a.duration}s per run, window {a.window}/session, latency at {a.rate:,.0f} orders/s offered; {os.cpu_count()} cpus")
     for n in (1, SESSIONS):
@@ -248,11 +246,6 @@ def main() -> int:
         base = base_peak.load.throughput
         ratio = rest_peak.load.throughput / base if base else float("nan")
         trade_ratio = trade_peak.load.throughput / base if base else float("nan")
-        if a.breakdown:
-            for spread, name in (("1000", "rest"), ("0", "trade")):
-                peak, paced = measure("venue-noledger", n, spread=spread, **kw)
-                print(peak.line(f"no ledger {name:<5} {n} sess max"), flush=True)
-                print(paced.line(f"no ledger {name:<5} {n} sess {at}"), flush=True)
         print(f"-> {n} session(s): venue/baseline throughput = {ratio:.0%} rest, {trade_ratio:.0%} trade (target >= 75%); "
               f"venue p99 ack {at} = {rest_paced.load.percentile(99) / 1000:.2f} ms rest, {trade_paced.load.percentile(99) / 1000:.2f} ms trade (target < 2 ms)", flush=True)
     return 0

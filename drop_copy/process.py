@@ -1,4 +1,5 @@
-"""The drop-copy process: clearing members' sessions, beside the venue and off its GIL.
+"""The drop-copy process: clearing members' sessions and the clearing ledger, beside the
+venue and off its GIL.
 
     python -m drop_copy --config PATH --published SEQ     (venue/app.py starts it)
 
@@ -17,13 +18,19 @@ journal after it: members catch up to there from the journal on their own (resum
 after what their FIX stores hold). Nothing is read beyond what the
 venue says is published, so no copy runs ahead of the journal's durability.
 
+The replica's events also feed the clearing ledger (venue/clearing/host.py says why it
+is here), which is first caught up with the journal to `--published`. The venue's
+operator jobs on the ledger (settle, reconcile, index prints) come down the same pipe
+(drop_copy/pipe.py), each after the seqs told before it, and their answers go back on
+stdout. With no clearing members configured the process runs the ledger alone.
+
 The replica also takes the venue's periodic restart snapshots (drop_copy/snapshots.py):
 it holds the venue's state at a durable seq, and a snapshot here costs the venue nothing.
 
-It prints `ready` on stdout once the acceptor listens (before the replica has caught up:
+It writes `ready` on stdout once the acceptor listens (before the replica has caught up:
 the venue's startup does not wait for a replay; the pipe holds what it says meanwhile),
-and exits when its stdin closes
-(the venue stopped or died) or on SIGTERM.
+and exits when its stdin closes (the venue stopped or died) or on SIGTERM, having written
+what the ledger was handed.
 """
 
 from __future__ import annotations
@@ -33,13 +40,20 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 
+from drop_copy import pipe
 from drop_copy.entitlement import entitlements_from_reference
+from drop_copy.feed import DropCopyFeed
 from drop_copy.replay import CoreFactory, JournalSource, Replay
 from drop_copy.service import DropCopyService
 from drop_copy.snapshots import ReplicaSnapshots, taken_by_drop_copy
+from venue.clearing.host import LedgerHost
+from venue.clearing.jobs import book_tops
 from venue.config import ConfigError, load_config
 from venue.events import Event
 from venue.gc_tuning import tune_gc
@@ -55,6 +69,7 @@ DRAIN_WAIT_S = 0.005
 # On stop, a snapshot being written is waited for this long (the venue waits 20 s for this
 # process to exit; a child cut short leaves a tmp file that recovery deletes).
 SNAPSHOT_WAIT_S = 15.0
+LEDGER_CLOSE_S = 15.0  # the ledger's last ingest and checkpoint, within the venue's 20 s
 
 
 class Follower:
@@ -91,13 +106,60 @@ class Follower:
             self.snapshots.after(replay.core, replay.position, replay.last_ts)
 
 
-def published_seqs(fd: int) -> Sequence[int] | None:
-    """The sequence numbers the venue has written since the last read (None at EOF);
-    only the last whole line matters, the others are older."""
-    data = os.read(fd, 65536)
-    if not data:
-        return None
-    return [int(x) for x in data.split() if x.isdigit()]
+class Input:
+    """The venue's lines on stdin (drop_copy/pipe.py): seqs to follow to, and ledger jobs.
+    Only the last seq before a job (or before the end of a read) matters: the others are
+    older."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lines = pipe.Lines()
+
+    def read(self) -> list[int | bytes] | None:
+        """What one read brings, in order: seqs (int) and job lines (bytes); None at EOF."""
+        data = os.read(self.fd, 65536)
+        if not data:
+            return None
+        return [int(line) if line.isdigit() else line for line in self._lines.feed(data) if line]
+
+
+class Answers:
+    """Job answers to the venue on stdout, one whole line per write: the ledger's write
+    thread answers while the main thread may be printing."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = threading.Lock()
+
+    def send(self, job_id: int, future: Future[object]) -> None:
+        exc = future.exception()
+        line = pipe.answer_line(job_id, exc is None, future.result() if exc is None else exc)
+        with self._lock:
+            os.write(self.fd, line)
+
+
+def follow(source: Input, follower: Follower, host: LedgerHost, answers: Answers, feed: DropCopyFeed | None) -> None:
+    """Until the venue closes the pipe: apply what it says is published; run each ledger job
+    once the seqs told before it are applied (its answer goes back when the ledger has run it)."""
+    while (items := source.read()) is not None:
+        due = 0
+        for item in items:
+            if isinstance(item, int):
+                due = max(due, item)
+                continue
+            if due:
+                follower.advance(due)
+                due = 0
+            try:
+                job_id, job = pipe.read_job(item)
+            except Exception:  # a line this process cannot read is the venue's bug: logged, not fatal
+                log.exception("drop copy: unreadable line from the venue: %r", item[:80])
+                continue
+            host.submit(job).add_done_callback(partial(answers.send, job_id))
+        if due:
+            follower.advance(due)
+        if feed is not None:
+            feed.wait_drained(DRAIN_WAIT_S)
 
 
 class _Terminated(Exception):
@@ -130,26 +192,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     journal = cfg.var_path() / cfg.journal.dir
     snapshots = cfg.var_path() / cfg.snapshots.dir
     dc = cfg.venue.drop_copy
-    service = DropCopyService(
-        entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
-        comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
-        journal=journal, core_factory=lambda: new_core(cfg, ref), snapshots=snapshots,
-    )
-    feed = service.start(args.published)
+    service = None
+    if ref.clearing_members:  # the ledger alone otherwise
+        service = DropCopyService(
+            entitlements=entitlements_from_reference(ref, cfg), instruments={i.symbol: i for i in ref.instruments},
+            comp_id=cfg.venue.comp_id, host=dc.host, port=dc.port, state_dir=cfg.var_path() / "fix" / "drop_copy",
+            journal=journal, core_factory=lambda: new_core(cfg, ref), snapshots=snapshots,
+        )
+    feed = service.start(args.published) if service is not None else None
     signal.signal(signal.SIGTERM, _terminate)
-    print("ready", flush=True)  # listening: the venue goes on starting while the replica catches up
+    os.write(1, pipe.READY + b"\n")  # listening: the venue goes on starting while the replica catches up
     taker = ReplicaSnapshots(snapshots, cfg.snapshots) if taken_by_drop_copy(cfg.snapshots) else None
+    subscribers: list[Callable[[Sequence[Event]], None]] = [feed.on_events] if feed is not None else []
+    host: LedgerHost | None = None
+
+    def publish(events: Sequence[Event]) -> None:
+        for subscriber in subscribers:
+            subscriber(events)
+
     try:
-        follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), feed.on_events, taker)
+        follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), publish, taker)
+        host = LedgerHost.open(cfg, ref, lambda: new_core(cfg, ref), args.published, tops=lambda: book_tops(follower.replay.core))
+        subscribers.append(host)
         tune_gc()  # the replica's book is long-lived, as the venue's (venue/gc_tuning.py)
-        while (seqs := published_seqs(0)) is not None:
-            if seqs:
-                follower.advance(max(seqs))
-                feed.wait_drained(DRAIN_WAIT_S)
+        follow(Input(0), follower, host, Answers(1), feed)
     except _Terminated:
         log.info("drop copy: SIGTERM")
     finally:
-        service.stop()
+        if service is not None:
+            service.stop()
+        if host is not None:  # every batch applied so far written, then the file closed
+            host.close(LEDGER_CLOSE_S)
         if taker is not None:
             taker.close(SNAPSHOT_WAIT_S)
         log.info("drop copy stopped")

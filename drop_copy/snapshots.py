@@ -13,8 +13,8 @@ members, not the venue's acks, wait out the fork.
 The child's file is installed as soon as it is written (no journal to wait for). One
 snapshot at a time; a failed one is logged and retried `every` commands later. The venue
 still writes the last snapshot itself when it stops (venue/recovery.py), and takes the
-periodic ones itself when this process does not run (no clearing members), when the
-platform cannot fork, or when the config says `snapshots.taken_by: venue`.
+periodic ones itself when the platform cannot fork, or when the config says
+`snapshots.taken_by: venue`.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from drop_copy.snapshots import taken_by_drop_copy
 from venue import admin_commands  # noqa: F401  (registers the operator commands)
 from venue.admin import AdminServer
 from venue.clearing import operator as clearing_operator  # noqa: F401  (registers eod and reconcile)
-from venue.clearing.service import Clearing, account_map, open_ledger
-from venue.commands import AdjustCollateral
+from venue.clearing.jobs import LedgerRunner
+from venue.clearing.service import OPEN_WAIT_S, expired_contracts
+from venue.commands import AdjustCollateral, SetPhase
 from venue.config import VenueConfig
 from venue.core import VenueCore, new_core
 from venue.events import CommandRejected
@@ -34,11 +35,11 @@ from venue.matching import MatchingEngine
 from venue.recovery import Durable
 from venue.refdata import ReferenceData, open_reference, save_limits
 from venue.sequencer import Sequencer
+from venue.types import TradingPhase
 
 log = logging.getLogger("venue")
 
 STEP_TIMEOUT_S = 30.0
-CLEARING_CATCH_UP_TIMEOUT_S = 600.0  # replaying a long journal into the ledger after a crash
 
 
 @dataclass
@@ -54,28 +55,28 @@ class Venue:
     durable: Durable | None = None  # the journal and snapshots
     reference: ReferenceData | None = None  # read once at startup (seeded from cfg on first start)
     gateway: OrderEntryGateway | None = None
-    drop_copy: DropCopyLink | None = None
-    clearing: Clearing | None = None  # the DuckDB ledger and its writer threads
+    drop_copy: DropCopyLink | None = None  # the drop-copy process: members' copies, and the clearing ledger
+    clearing: LedgerRunner | None = None  # where the operator's ledger jobs go: that process
 
     @classmethod
     def build(cls, cfg: VenueConfig) -> Venue:
         ref = open_reference(cfg)
         durable = Durable.open(cfg, lambda: new_core(cfg, ref))  # the newest snapshot, then the journal after it
         core = durable.core
-        # the drop-copy process, when it runs, takes the periodic snapshots from its replica
-        sequencer = durable.sequencer(periodic=not (ref.clearing_members and taken_by_drop_copy(durable.config)))
+        # the drop-copy process takes the periodic snapshots from its replica (unless configured otherwise)
+        sequencer = durable.sequencer(periodic=not taken_by_drop_copy(durable.config))
         return cls(cfg=cfg, core=core, engine=core.engine, sequencer=sequencer, durable=durable, reference=ref)
 
     async def start(self) -> None:
         self.cfg.var_path().mkdir(parents=True, exist_ok=True)
-        await asyncio.wait_for(self._start_clearing(), CLEARING_CATCH_UP_TIMEOUT_S)
+        await asyncio.wait_for(self._expire_settled(), OPEN_WAIT_S + STEP_TIMEOUT_S)
         self.tasks.append(asyncio.create_task(self.sequencer.run(), name="sequencer"))
         if self.sequencer.next_seq == 1:
             await self._journal_opening_state()
         await asyncio.to_thread(save_limits, self.cfg, self.core.risk.limits.rules)
+        await asyncio.wait_for(self._start_drop_copy(), STEP_TIMEOUT_S)
         self.admin = AdminServer(self, self.cfg.var_path())
         await asyncio.wait_for(self.admin.start(), STEP_TIMEOUT_S)
-        await asyncio.wait_for(self._start_drop_copy(), STEP_TIMEOUT_S)
         await asyncio.wait_for(self._start_order_entry(), STEP_TIMEOUT_S)
         log.info("venue %s up: %d instruments", self.cfg.venue.name, len(self.cfg.instruments))
 
@@ -96,17 +97,16 @@ class Venue:
             if refused:
                 raise RuntimeError(f"the opening {cmd!r} was refused: {refused[0]}")
 
-    async def _start_clearing(self) -> None:
-        """Before the sequencer runs: open the ledger, catch it up with the journal (in a
-        thread), subscribe its writer; then expire the contracts the ledger settled."""
-        ref, cfg = self.reference, self.cfg
-        assert ref is not None
-        accounts = account_map(ref.accounts(), ref.clearing_members)
-        ledger = await asyncio.to_thread(open_ledger, cfg, accounts, ref.instruments)
-        self.clearing = await asyncio.to_thread(Clearing.open, cfg, ledger, lambda: new_core(cfg, ref), self.sequencer.next_seq - 1)
-        self.clearing.sync_books(self.engine.books)
-        self.sequencer.subscribers.append(self.clearing.writer)
-        self.clearing.expire_settled(self.engine.books, self.sequencer.submit)
+    async def _expire_settled(self) -> None:
+        """Before the sequencer runs: contracts the ledger has settled at expiry but the core
+        still trades (a restart builds books from reference data) move to the expired phase,
+        through the sequencer so it is journaled. The ledger file is read before the
+        drop-copy process, which holds it while the venue runs, starts."""
+        expired = await asyncio.to_thread(expired_contracts, self.cfg, wait_s=OPEN_WAIT_S)
+        books = self.engine.books
+        for symbol in expired:
+            if symbol in books and books[symbol].phase is not TradingPhase.EXPIRED:
+                self.sequencer.submit(SetPhase(symbol=symbol, phase=TradingPhase.EXPIRED))
 
     async def _start_order_entry(self) -> None:
         """Last step of startup: the FIX order-entry acceptor (stops first)."""
@@ -122,28 +122,23 @@ class Venue:
         self.gateway.start()
 
     async def _start_drop_copy(self) -> None:
-        """The drop-copy process (drop_copy/process.py), after recovery and before order
-        entry; it follows the journal as far as each published batch (stops right after order
-        entry)."""
-        assert self.reference is not None
-        if not self.reference.clearing_members:
-            return
+        """The drop-copy process (drop_copy/process.py), after recovery and before the admin
+        channel and order entry; it follows the journal as far as each published batch, and
+        holds the clearing ledger (stops once the sequencer has drained)."""
         self.drop_copy = DropCopyLink(Path(self.cfg.source), logging.getLevelName(logging.getLogger().getEffectiveLevel()))
         await self.drop_copy.start(self.sequencer.next_seq - 1)
         self.sequencer.subscribers.append(self.drop_copy.on_events)
+        self.clearing = self.drop_copy
 
     async def stop(self) -> None:
         if self.gateway is not None:  # no new client input first
             await asyncio.wait_for(self.gateway.stop(), STEP_TIMEOUT_S)
-        if self.drop_copy is not None:  # it resumes from the journal at the next start
-            self.sequencer.subscribers.remove(self.drop_copy.on_events)
-            await asyncio.wait_for(self.drop_copy.stop(), STEP_TIMEOUT_S)
         if self.admin is not None:
             await asyncio.wait_for(self.admin.close(), STEP_TIMEOUT_S)
         self.sequencer.stop()
         await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), STEP_TIMEOUT_S)
-        if self.clearing is not None:  # every published batch written, then the file closed
-            await asyncio.to_thread(self.clearing.close, STEP_TIMEOUT_S)
+        if self.drop_copy is not None:  # told the last published seq: the ledger writes it all, then exits
+            await asyncio.wait_for(self.drop_copy.stop(), STEP_TIMEOUT_S)
         if self.durable is not None:  # no final snapshot of a core that broke an invariant
             await asyncio.wait_for(self.durable.close(final=self.sequencer.failed is None), STEP_TIMEOUT_S)
         if self.gateway is not None:

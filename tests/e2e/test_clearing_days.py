@@ -8,17 +8,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from functools import partial
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from clearing_scenario import DAY1, DAY3, EXPIRED, FUT, at, play
 
+from venue.clearing import jobs
+from venue.clearing.host import LedgerHost
+from venue.clearing.jobs import Job, LedgerContext
+from venue.clearing.ledger import Ledger
 from venue.clearing.operator import _eod_handler
-from venue.clearing.service import Clearing, account_map, catch_up, open_ledger, replay_batches
+from venue.clearing.service import account_map, catch_up, open_ledger, replay_batches
 from venue.commands import AdjustCollateral, NewOrder, SetIndexPrice, SetMarkPrice
 from venue.config import VenueConfig, load_config
 from venue.core import VenueCore
@@ -28,6 +33,7 @@ from venue.sequencer import Sequencer
 from venue.types import OrdType, Side, TradingPhase
 
 TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 class DirectDriver:
@@ -38,12 +44,21 @@ class DirectDriver:
         self.core = self.new_core()
         self.journal = Journal.open(cfg.var_path() / cfg.journal.dir, cfg.journal)
         self.sequencer = Sequencer(self.core, journal=self.journal, clock=lambda: self.now)
-        ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
-        self.clearing = Clearing.open(cfg, ledger, self.new_core, 0)
-        self.clearing.sync_books(self.core.engine.books)
-        self.sequencer.subscribers.append(self.clearing.writer)
+        self.host = self.ledger_host(open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members)))
+        self.sequencer.subscribers.append(self.host)
         self.out_dir = cfg.var_path() / cfg.clearing.settlement_dir
         self.n = 0
+
+    def ledger_host(self, ledger: Ledger) -> LedgerHost:
+        """The ledger as the drop-copy process holds it, fed by this sequencer instead of a replica."""
+        cfg = self.cfg
+        return LedgerHost(ledger, core_factory=self.new_core, journal_dir=cfg.var_path() / cfg.journal.dir,
+                          out_dir=cfg.var_path() / cfg.clearing.settlement_dir, comp_id=cfg.venue.comp_id,
+                          tops=lambda: jobs.book_tops(self.core))
+
+    async def run(self, job: Job[T], timeout: float) -> T:
+        """The LedgerRunner the operator's handlers use (the venue's is its drop-copy link)."""
+        return await asyncio.wait_for(asyncio.wrap_future(self.host.submit(job)), timeout)
 
     def new_core(self) -> VenueCore:
         return VenueCore(self.cfg.instruments, self.cfg.accounts(), self.cfg.risk, stp_scope=self.cfg.venue.stp_scope)
@@ -74,10 +89,10 @@ class DirectDriver:
         assert [e.qty for e in events if isinstance(e, Fill)] == [qty]
 
     async def eod(self, day: date) -> str:
-        return await _eod_handler(SimpleNamespace(clearing=self.clearing, sequencer=self.sequencer), ["--date", str(day)])
+        return await _eod_handler(SimpleNamespace(clearing=self, sequencer=self.sequencer), ["--date", str(day)])
 
     async def ledger(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return await self.clearing.writer.run(lambda led: led.con.execute(sql, params).fetchall(), TIMEOUT)
+        return await self.run(partial(jobs.query, sql, params), TIMEOUT)
 
 
 async def start_driver(tmp_path: Path) -> tuple[DirectDriver, asyncio.Task[None]]:
@@ -100,7 +115,7 @@ async def driver(tmp_path: Path) -> AsyncIterator[DirectDriver]:
     finally:
         d.sequencer.stop()
         await asyncio.wait_for(task, TIMEOUT)
-        await asyncio.to_thread(d.clearing.close, TIMEOUT)
+        await asyncio.to_thread(d.host.close, TIMEOUT)
         d.journal.close()
 
 
@@ -117,16 +132,16 @@ async def test_three_days_of_clearing(driver: DirectDriver) -> None:
     assert "was settled at" in again and "nothing changed" in again
     assert await driver.ledger("SELECT count(*), sum(amount) FROM cash_entries") == before
     # the ledger reconciles with the journal
-    report = await driver.clearing.check(TIMEOUT)
+    report = await driver.run(jobs.reconcile_journal, TIMEOUT)
     assert report.breaks == [] and report.journal_trades == report.ledger_trades == 5
     # a replay of the whole journal into the ledger changes nothing
     trades = await driver.ledger("SELECT * FROM trades ORDER BY trade_id")
     positions = await driver.ledger("SELECT * FROM positions ORDER BY ALL")
 
-    def replay_all(led: Any) -> int:
-        return sum(led.ingest(b).trades for b in replay_batches(driver.new_core(), driver.clearing.journal_dir))
+    def replay_all(ctx: LedgerContext) -> int:
+        return sum(ctx.ledger.ingest(b).trades for b in replay_batches(driver.new_core(), ctx.journal_dir))
 
-    assert await driver.clearing.writer.run(replay_all, TIMEOUT) == 0
+    assert await driver.run(replay_all, TIMEOUT) == 0
     assert await driver.ledger("SELECT * FROM trades ORDER BY trade_id") == trades
     assert await driver.ledger("SELECT * FROM positions ORDER BY ALL") == positions
     assert await driver.ledger("SELECT count(*), sum(amount) FROM cash_entries") == before
@@ -140,23 +155,24 @@ async def test_a_ledger_behind_the_journal_catches_up_on_open(tmp_path: Path) ->
     cfg = d.cfg
     d.set_time(at(DAY1, 10))
     await d.trade("FIRM2", "sell", "FIRM1", "BTC-PERP", 10, "100000")
-    d.sequencer.subscribers.remove(d.clearing.writer)  # the ledger stops hearing: as if its writes were lost
+    d.sequencer.subscribers.remove(d.host)  # the ledger stops hearing: as if its writes were lost
     await d.trade("FIRM1", "sell", "FIRM2", "BTC-PERP", 4, "100100")
     await d.trade("FIRM2", "sell", "FIRM1", "BTC-26DEC26", 2, "101000")
     d.sequencer.stop()
     await asyncio.wait_for(task, TIMEOUT)
     d.journal.close()
-    await asyncio.to_thread(d.clearing.close, TIMEOUT)
+    await asyncio.to_thread(d.host.close, TIMEOUT)
     ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
     assert ledger.con.execute("SELECT count(*) FROM trades").fetchall() == [(1,)]
-    clearing = await asyncio.to_thread(Clearing.open, cfg, ledger, d.new_core, d.sequencer.next_seq - 1)
+    assert await asyncio.to_thread(catch_up, ledger, d.new_core, cfg.var_path() / cfg.journal.dir, d.sequencer.next_seq - 1) == 2
+    d.host = d.ledger_host(ledger)
     try:
         assert ledger.con.execute("SELECT count(*) FROM trades").fetchall() == [(3,)]
         assert ledger.positions[("FIRM1-A", "BTC-PERP")].qty == 6 and ledger.positions[("FIRM1-A", "BTC-26DEC26")].qty == 2
-        report = await clearing.check(TIMEOUT)
+        report = await d.run(jobs.reconcile_journal, TIMEOUT)
         assert report.breaks == [] and report.journal_trades == 3
     finally:
-        await asyncio.to_thread(clearing.close, TIMEOUT)
+        await asyncio.to_thread(d.host.close, TIMEOUT)
     # and a second open finds nothing more to add
     ledger = open_ledger(cfg, account_map(cfg.accounts(), cfg.clearing_members))
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -69,8 +70,7 @@ class FixDriver:
         return await self._admin("eod", "--date", str(day))
 
     async def ledger(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        assert self.v.venue is not None and self.v.venue.clearing is not None
-        return await self.v.venue.clearing.writer.run(lambda led: led.con.execute(sql, params).fetchall(), TIMEOUT)
+        return await asyncio.to_thread(self.v.ledger, sql, params)
 
 
 @pytest.fixture
@@ -100,6 +100,11 @@ async def test_three_days_over_fix(venue: VenueThread, config: Path, capsys: pyt
     assert "0 new, 1 already held" in await driver._admin("index-file", str(prices))
     ok, out = await asyncio.to_thread(admin.request, driver.var, "eod", ["--date", "2026-02-30"], 30.0)
     assert not ok and "--date: expected YYYY-MM-DD" in out
+    # refusals raised where the ledger is (the drop-copy process) reach the operator as they were
+    ok, out = await asyncio.to_thread(admin.request, driver.var, "eod", ["--date", "2027-01-30"], 30.0)
+    assert not ok and "has not ended" in out, out
+    ok, out = await asyncio.to_thread(admin.request, driver.var, "index-file", [str(config.parent / "missing.csv")], 30.0)
+    assert not ok and "missing.csv: cannot read" in out, out
     await asyncio.to_thread(venue.stop)
     # the venue stopped: the CLI opens the ledger itself
     capsys.readouterr()
@@ -109,3 +114,21 @@ async def test_three_days_over_fix(venue: VenueThread, config: Path, capsys: pyt
     assert "nothing changed" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["clearing", "index-file", str(prices), "--config", str(config)]) == 0
     assert "0 new, 1 already held" in capsys.readouterr().out
+
+
+def test_a_venue_without_clearing_members_still_keeps_its_ledger(tmp_path: Path) -> None:
+    """The drop-copy process holds the ledger whether or not any member is configured; with
+    none it runs the ledger alone and listens for no drop-copy session."""
+    v = VenueThread(write_config(tmp_path, lambda data: data.update(clearing_members=[]))).start()
+    try:
+        a, b = v.logged_on("FIRM1"), v.logged_on("FIRM2")
+        a.new_order("A1", "BTC-PERP", 1, 2, "100000", account="FIRM1-A")
+        a.expect_type("8", t11="A1", t150="0")
+        b.new_order("B1", "BTC-PERP", 2, 2, "100000", account="FIRM2-A")
+        b.expect_type("8", t11="B1", t150="F")
+        # a job runs after everything published before it: the trade is there, no waiting
+        assert v.ledger("SELECT buy_account, sell_account, qty FROM trades") == [("FIRM1-A", "FIRM2-A", 2)]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", v.cfg.venue.drop_copy.port), timeout=2).close()
+    finally:
+        v.stop()

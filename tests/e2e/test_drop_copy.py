@@ -18,6 +18,7 @@ from fixclient import FixClient, get
 from venue_harness import VenueThread, client, write_config
 
 from tools.drop_copy_client import DropCopyClient
+from venue import admin
 
 MEMBERS = {"CLEARER1": ("clearer1", "clearer1-secret"), "CLEARER2": ("clearer2", "clearer2-secret")}
 
@@ -206,6 +207,11 @@ def test_a_dead_drop_copy_process_is_replaced_and_loses_nothing(venue: VenueThre
         assert venue.venue.drop_copy.proc is not dead
         time.sleep(0.3)
         assert sorted(copy_ids(c1)) == sorted(truth), "a copy arrived twice"
+        # the ledger lives in that process too: the new one caught it up from the journal, each trade once
+        fills = sum(e["exec_type"] == "F" for e in truth.values())
+        assert venue.ledger("SELECT count(*), count(DISTINCT trade_id) FROM trades") == [(fills // 2, fills // 2)]
+        ok, out = admin.request(venue.cfg.var_path(), "reconcile", [], 60)
+        assert ok and "no breaks" in out, out
     finally:
         c1.stop()
 

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import yaml
 from fixclient import FixClient
 
 from venue.app import Venue
+from venue.clearing import jobs
 from venue.config import DEFAULT_CONFIG, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,6 +124,12 @@ class VenueThread:
         assert self.loop is not None
         fut = asyncio.run_coroutine_threadsafe(_run(fn), self.loop)
         return fut.result(timeout)
+
+    def ledger(self, sql: str, params: tuple[Any, ...] = (), timeout: float = 30.0) -> list[tuple[Any, ...]]:
+        """A query on the live clearing ledger, which the venue's drop-copy process holds:
+        sent from the venue's loop as the operator's jobs are (venue/clearing/jobs.py)."""
+        assert self.loop is not None and self.venue is not None and (clearing := self.venue.clearing) is not None
+        return asyncio.run_coroutine_threadsafe(clearing.run(partial(jobs.query, sql, params), timeout), self.loop).result(timeout + 5)
 
     def stop(self, timeout: float = 40.0) -> None:
         for c in self.clients:

@@ -15,7 +15,7 @@ import pytest
 from venue.clearing import formulas, writer
 from venue.clearing.eod import EodError, day_cutoff, run_eod
 from venue.clearing.ledger import E9, Ledger, Position
-from venue.clearing.operator import read_price_file
+from venue.clearing.price_file import read_price_file
 from venue.clearing.reconcile import reconcile
 from venue.clearing.service import account_map
 from venue.clearing.settings import ClearingConfig, FeeRates

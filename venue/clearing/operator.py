@@ -1,38 +1,41 @@
-"""`venue eod` and `venue clearing reconcile`: the operator's clearing commands.
+"""`venue eod` and `venue clearing reconcile|index-file`: the operator's clearing commands.
 
-DuckDB admits one writing process, and while the venue runs that is the venue. So each
-command first asks the running venue over the admin channel (venue/admin.py: the handlers
-below are registered there as `eod` and `reconcile` and run on the ledger's writer thread);
-only when no venue answers does it open the DuckDB file itself (catching it up with the
-journal first). Either way the same code settles and reconciles.
+DuckDB admits one writing process, and while the venue runs that is its drop-copy
+process, which holds the ledger (drop_copy/process.py). So each command first asks the
+running venue over the admin channel (venue/admin.py: the handlers below are registered
+there as `eod`, `reconcile` and `index-file`); the venue sends the work to the ledger as a
+job (venue/clearing/jobs.py). Only when no venue answers does the command open the DuckDB
+file itself (catching it up with the journal first) and run the same job there.
 
 Bad input (a malformed date, a day not yet ended, a day before the last settled one, an
-expiry without an index) is an error with a message and changes nothing.
+expiry without an index, a bad price file) is an error with a message and changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from venue import admin
+from venue.clearing import jobs
 from venue.clearing.eod import EodError, EodResult
 from venue.clearing.ledger import utc
-from venue.clearing.service import account_map, catch_up, check, open_ledger, settle
+from venue.clearing.service import account_map, catch_up, open_ledger
 from venue.commands import SetPhase
 from venue.config import load_config
 from venue.types import TradingPhase
 
+T = TypeVar("T")
+
 EOD_TIMEOUT_S = 600.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECONCILE_TIMEOUT_S = 600.0
 
 
@@ -56,53 +59,31 @@ def render(result: EodResult, files: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def read_price_file(path: Path, underlyings: set[str]) -> list[tuple[int, str, Decimal]]:
-    """An index price file: CSV with a header `time,underlying,price`, time in ISO 8601 UTC.
-    Any bad line stops the load with the file and line named; nothing is loaded then."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except OSError as exc:
-        raise EodError(f"{path}: cannot read: {exc.strerror}") from None
-    if not rows or [c.strip().lower() for c in rows[0]] != ["time", "underlying", "price"]:
-        raise EodError(f"{path}:1: expected the header time,underlying,price")
-    out = []
-    for n, row in enumerate(rows[1:], 2):
-        if len(row) != 3:
-            raise EodError(f"{path}:{n}: expected 3 fields, got {len(row)}")
-        when, underlying, price = (c.strip() for c in row)
-        try:
-            dt = datetime.fromisoformat(when)
-        except ValueError:
-            raise EodError(f"{path}:{n}: time {when!r} is not ISO 8601") from None
-        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
-        if underlying not in underlyings:
-            raise EodError(f"{path}:{n}: no instrument tracks index {underlying!r}")
-        try:
-            px = Decimal(price)
-        except InvalidOperation:
-            raise EodError(f"{path}:{n}: price {price!r} is not a decimal number") from None
-        if not px.is_finite() or px <= 0:
-            raise EodError(f"{path}:{n}: price must be positive, got {price}")
-        out.append(((dt - _EPOCH) // timedelta(microseconds=1), underlying, px))
-    return out
-
-
 # ---------------------------------------------------------------------------- inside the venue
+
+
+async def _run(venue: Any, job: Callable[[jobs.LedgerContext], T], timeout: float) -> T:
+    """`job` where the running venue's ledger is; a refused request (EodError) or a ledger
+    that is not there answers the operator with the reason."""
+    clearing: jobs.LedgerRunner | None = getattr(venue, "clearing", None)
+    if clearing is None:
+        raise admin.AdminError("this venue runs without a clearing ledger")
+    try:
+        return await clearing.run(job, timeout)
+    except (EodError, jobs.LedgerUnavailable) as exc:
+        raise admin.AdminError(str(exc)) from None
 
 
 async def _eod_handler(venue: Any, args: list[str]) -> str:
     opts = admin.parser("eod", "run the day's settlement and write the clearing members' files")
     opts.add_argument("--date", default=None)
     ns = admin.parse(opts, args)
-    clearing = getattr(venue, "clearing", None)
-    if clearing is None:
-        raise admin.AdminError("this venue runs without a clearing ledger")
     now = venue.sequencer.clock()
     try:
-        result, files = await clearing.settle(parse_day(ns.date, now), now, EOD_TIMEOUT_S)
+        day = parse_day(ns.date, now)
     except EodError as exc:
         raise admin.AdminError(str(exc)) from None
+    result, files = await _run(venue, partial(jobs.settle_day, day, now), EOD_TIMEOUT_S)
     for symbol in result.expired:  # settled: stop trading it (journaled, like any operator command)
         await venue.sequencer.call(SetPhase(symbol=symbol, phase=TradingPhase.EXPIRED))
     return render(result, files)
@@ -110,10 +91,7 @@ async def _eod_handler(venue: Any, args: list[str]) -> str:
 
 async def _reconcile_handler(venue: Any, args: list[str]) -> str:
     admin.parse(admin.parser("reconcile", "check the clearing ledger against the journal"), args)
-    clearing = getattr(venue, "clearing", None)
-    if clearing is None:
-        raise admin.AdminError("this venue runs without a clearing ledger")
-    report = await clearing.check(RECONCILE_TIMEOUT_S)
+    report = await _run(venue, jobs.reconcile_journal, RECONCILE_TIMEOUT_S)
     if report.breaks:
         raise admin.AdminError(report.render())
     return report.render()
@@ -123,19 +101,8 @@ async def _index_file_handler(venue: Any, args: list[str]) -> str:
     opts = admin.parser("index-file", "load index prints from a CSV price file into the ledger")
     opts.add_argument("path")
     ns = admin.parse(opts, args)
-    clearing = getattr(venue, "clearing", None)
-    if clearing is None:
-        raise admin.AdminError("this venue runs without a clearing ledger")
-    try:
-        prints = read_price_file(Path(ns.path), {i.underlying for i in clearing.ledger.instruments.values()})
-    except EodError as exc:
-        raise admin.AdminError(str(exc)) from None
-    added = await clearing.writer.run(lambda led: led.load_index_prints(prints), EOD_TIMEOUT_S)
-    return _loaded(ns.path, prints, added)
-
-
-def _loaded(path: str, prints: list[tuple[int, str, Decimal]], added: int) -> str:
-    return f"{path}: {len(prints)} index prints, {added} new, {len(prints) - added} already held"
+    n, added = await _run(venue, partial(jobs.load_index_file, ns.path), EOD_TIMEOUT_S)
+    return jobs.index_prints_message(ns.path, n, added)
 
 
 admin.register("eod", _eod_handler, "run the day's settlement and write members' files [--date YYYY-MM-DD]", timeout_s=EOD_TIMEOUT_S + 5)
@@ -173,21 +140,31 @@ def _ask_running_venue(var: Path, command: str, args: list[str], timeout: float)
     return ok, out
 
 
-def _offline(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _offline(config: str | None, job: Callable[[jobs.LedgerContext], T]) -> T:
+    """Run `job` on a stopped venue's ledger file, caught up with its journal first."""
     from venue.app import new_core  # the core the venue runs
     from venue.refdata import open_reference
 
-    cfg = load_config(args.config)
+    cfg = load_config(config)
     ref = open_reference(cfg)
     try:
         ledger = open_ledger(cfg, account_map(ref.accounts(), ref.clearing_members), ref.instruments)
     except duckdb.IOException as exc:
         raise EodError(f"cannot open the ledger: {exc} (is a venue running on {cfg.var_path()}?)") from None
-    def core_factory() -> Any:
-        return new_core(cfg, ref)
+    try:
+        journal_dir = cfg.var_path() / cfg.journal.dir
+        catch_up(ledger, lambda: new_core(cfg, ref), journal_dir)
+        ctx = jobs.LedgerContext(ledger=ledger, tops=None, core_factory=lambda: new_core(cfg, ref), journal_dir=journal_dir,
+                                 out_dir=cfg.var_path() / cfg.clearing.settlement_dir, comp_id=cfg.venue.comp_id,
+                                 underlyings=jobs.underlyings(ref.instruments))
+        return job(ctx)
+    finally:
+        ledger.close()
 
-    catch_up(ledger, core_factory, cfg.var_path() / cfg.journal.dir)
-    return cfg, ledger, core_factory
+
+def _answered(answer: tuple[bool, str]) -> int:
+    print(answer[1], file=sys.stdout if answer[0] else sys.stderr)
+    return 0 if answer[0] else 1
 
 
 def _eod_cli(args: argparse.Namespace) -> int:
@@ -195,16 +172,10 @@ def _eod_cli(args: argparse.Namespace) -> int:
     forwarded = ["--date", args.date] if args.date else []
     answer = _ask_running_venue(cfg.var_path(), "eod", forwarded, EOD_TIMEOUT_S + 10)
     if answer is not None:
-        print(answer[1], file=sys.stdout if answer[0] else sys.stderr)
-        return 0 if answer[0] else 1
+        return _answered(answer)
     try:
         now = time.time_ns() // 1000
-        day = parse_day(args.date, now)
-        cfg, ledger, _ = _offline(args)
-        try:
-            result, files = settle(ledger, day, now_us=now, out_dir=cfg.var_path() / cfg.clearing.settlement_dir, comp_id=cfg.venue.comp_id)
-        finally:
-            ledger.close()
+        result, files = _offline(args.config, partial(jobs.settle_day, parse_day(args.date, now), now))
     except EodError as exc:
         print(f"venue eod: {exc}", file=sys.stderr)
         return 1
@@ -218,17 +189,12 @@ def _reconcile_cli(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     answer = _ask_running_venue(cfg.var_path(), "reconcile", [], RECONCILE_TIMEOUT_S + 10)
     if answer is not None:
-        print(answer[1], file=sys.stdout if answer[0] else sys.stderr)
-        return 0 if answer[0] else 1
+        return _answered(answer)
     try:
-        cfg, ledger, core_factory = _offline(args)
+        report = _offline(args.config, jobs.reconcile_journal)
     except EodError as exc:
         print(f"venue clearing reconcile: {exc}", file=sys.stderr)
         return 1
-    try:
-        report = check(ledger, core_factory(), cfg.var_path() / cfg.journal.dir)
-    finally:
-        ledger.close()
     print(report.render())
     return 1 if report.breaks else 0
 
@@ -238,17 +204,11 @@ def _index_file_cli(args: argparse.Namespace) -> int:
     path = str(Path(args.path).resolve())
     answer = _ask_running_venue(cfg.var_path(), "index-file", [path], EOD_TIMEOUT_S + 10)
     if answer is not None:
-        print(answer[1], file=sys.stdout if answer[0] else sys.stderr)
-        return 0 if answer[0] else 1
+        return _answered(answer)
     try:
-        prints = read_price_file(Path(path), {i.underlying for i in cfg.instruments})
-        _, ledger, _ = _offline(args)
+        n, added = _offline(args.config, partial(jobs.load_index_file, path))
     except EodError as exc:
         print(f"venue clearing index-file: {exc}", file=sys.stderr)
         return 1
-    try:
-        added = ledger.load_index_prints(prints)
-    finally:
-        ledger.close()
-    print(_loaded(path, prints, added))
+    print(jobs.index_prints_message(path, n, added))
     return 0
