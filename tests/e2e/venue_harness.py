@@ -128,8 +128,9 @@ class VenueThread:
     def ledger(self, sql: str, params: tuple[Any, ...] = (), timeout: float = 30.0) -> list[tuple[Any, ...]]:
         """A query on the live clearing ledger, which the venue's drop-copy process holds:
         sent from the venue's loop as the operator's jobs are (venue/clearing/jobs.py)."""
-        assert self.loop is not None and self.venue is not None and (clearing := self.venue.clearing) is not None
-        return asyncio.run_coroutine_threadsafe(clearing.run(partial(jobs.query, sql, params), timeout), self.loop).result(timeout + 5)
+        assert self.loop is not None and self.venue is not None and self.venue.clearing is not None
+        asked = self.venue.clearing.run(partial(jobs.query, sql, params), timeout)
+        return asyncio.run_coroutine_threadsafe(asked, self.loop).result(timeout + 5)
 
     def stop(self, timeout: float = 40.0) -> None:
         for c in self.clients:
