@@ -11,9 +11,11 @@ import itertools
 import socket
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from clearing_scenario import DAY1, DAY3, at, play
 from fixclient import FixClient, get
@@ -130,5 +132,16 @@ def test_a_venue_without_clearing_members_still_keeps_its_ledger(tmp_path: Path)
         assert v.ledger("SELECT buy_account, sell_account, qty FROM trades") == [("FIRM1-A", "FIRM2-A", 2)]
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", v.cfg.venue.drop_copy.port), timeout=2).close()
+        ok, out = admin.request(v.cfg.var_path(), "index", ["BTC-USD", "100500"], 30)
+        assert ok, out
+        assert v.venue is not None
+        last_seq = v.venue.sequencer.next_seq - 1
     finally:
         v.stop()
+    # a clean stop tells the process the last seq and waits for it: the file holds everything
+    # published (no catch-up needed at the next start) and the books' tops as they stood
+    with duckdb.connect(str(v.cfg.var_path() / v.cfg.clearing.ledger_file), read_only=True) as con:
+        assert con.execute("SELECT last_seq FROM ledger_state").fetchall() == [(last_seq,)]
+        assert con.execute("SELECT count(*) FROM trades").fetchall() == [(1,)]
+        assert con.execute("SELECT underlying, price FROM index_prices").fetchall() == [("BTC-USD", Decimal("100500"))]
+        assert con.execute("SELECT seq FROM book_tops WHERE symbol = 'BTC-PERP'").fetchall() == [(last_seq,)]
