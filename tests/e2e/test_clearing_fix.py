@@ -143,5 +143,5 @@ def test_a_venue_without_clearing_members_still_keeps_its_ledger(tmp_path: Path)
     with duckdb.connect(str(v.cfg.var_path() / v.cfg.clearing.ledger_file), read_only=True) as con:
         assert con.execute("SELECT last_seq FROM ledger_state").fetchall() == [(last_seq,)]
         assert con.execute("SELECT count(*) FROM trades").fetchall() == [(1,)]
-        assert con.execute("SELECT underlying, price FROM index_prices").fetchall() == [("BTC-USD", Decimal("100500"))]
+        assert con.execute("SELECT underlying, price FROM index_prices").fetchall() == [("BTC-USD", Decimal(100500))]
         assert con.execute("SELECT seq FROM book_tops WHERE symbol = 'BTC-PERP'").fetchall() == [(last_seq,)]
