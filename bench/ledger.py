@@ -5,20 +5,20 @@ One seeded day of trading (UTC 2026-12-24): `--accounts` accounts of 100 firms, 
 quarter options on them, none expiring that day), `--trades` trades spread over the day,
 hourly index prints, marks every 4 hours, one deposit per account.
 
-  ingest   the Fill events handed to the venue's LedgerWriter in sequencer-sized batches
+  ingest   the Fill events handed to the ledger's LedgerWriter in sequencer-sized batches
            (512 commands' worth), timed from the first hand-over until all are committed
            (each ingest one DuckDB transaction, its WAL synced): trades/s as the venue
            sustains it (the prepare and DuckDB stages overlap), with the cyclic GC tuned as
-           the venue process runs it (venue/gc_tuning.py; --gc default: CPython's)
+           the venue's processes run it (venue/gc_tuning.py; --gc default: CPython's)
   eod      venue.clearing.eod.run_eod for the day: settlement prices, fees, premiums,
            variation margin, three funding rounds on the perpetuals, positions snapshot,
            one transaction (targets: ingest >= 200,000 trades/s, eod < 10 s)
   files    the 10 members' CSV statements and PositionReport files for the day
-  matching bench/engine.py's order stream through the Sequencer, without and with the
-           ledger subscribed (each run in a fresh interpreter, interleaved, best of 3, --gc
-           as above): what keeping the ledger in the venue process costs matching
 
-    python3 bench/ledger.py [--trades 1000000] [--accounts 10000] [--instruments 20] [--orders 200000] [--seed 7]
+The ledger runs in the venue's drop-copy process (venue/clearing/host.py), off the venue's
+own interpreter lock; what it costs the venue's acknowledgements shows in bench/fix_e2e.py.
+
+    python3 bench/ledger.py [--trades 1000000] [--accounts 10000] [--instruments 20] [--seed 7]
                             [--gc venue|default] [--dir var/bench-ledger]
 
 The ledger file is written under --dir (a real disk, as the venue's var/: /tmp may be
@@ -28,9 +28,7 @@ tmpfs, where a sync costs nothing) and removed afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,22 +38,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import ACCOUNTS as ENGINE_ACCOUNTS  # bench/engine.py's order stream
-from engine import INSTRUMENT as ENGINE_INSTRUMENT
-from engine import commands as engine_commands
-from engine import stream as engine_stream
 
 from venue.clearing.eod import day_cutoff, run_eod
 from venue.clearing.files import write_statements
 from venue.clearing.ledger import Ledger
 from venue.clearing.settings import ClearingConfig, FeeRates
 from venue.clearing.writer import LedgerWriter
-from venue.commands import Command, NewOrder
+from venue.commands import NewOrder
 from venue.events import CollateralChanged, Event, Fill, IndexPriceSet, MarkPriceSet, OrderView
 from venue.gc_tuning import tune_gc
 from venue.instruments import Instrument
-from venue.matching import MatchingEngine
-from venue.sequencer import Sequencer
 from venue.types import InstrumentKind, OptionRight, OrdType, Side
 
 DAY = date(2026, 12, 24)
@@ -127,49 +119,15 @@ def stream(n_trades: int, insts: list[Instrument], pairs: list[tuple[OrderView, 
     return [events[i:i + BATCH] for i in range(0, len(events), BATCH)]
 
 
-async def sequencer_rate(cmds: list[Command], with_ledger: bool, tmp: Path) -> float:
-    """Orders/s through the sequencer (no journal), until the last batch is published."""
-    engine = MatchingEngine([ENGINE_INSTRUMENT], {a: "F" for a in ENGINE_ACCOUNTS})
-    writer = None
-    if with_ledger:
-        ledger = Ledger(tmp / f"m{time.monotonic_ns()}.duckdb", instruments=[ENGINE_INSTRUMENT],
-                        accounts={a: ("F", "M") for a in ENGINE_ACCOUNTS}, clearing=CLEARING)
-        writer = LedgerWriter(ledger)
-    seqr = Sequencer(engine, subscribers=[writer] if writer else [], max_batch=256)
-    task = asyncio.create_task(seqr.run())
-    await asyncio.sleep(0)
-    t0 = time.perf_counter()
-    for i in range(0, len(cmds), 64):
-        for c in cmds[i:i + 64]:
-            seqr.submit(c)
-        await asyncio.sleep(0)
-    seqr.stop()
-    await asyncio.wait_for(task, 600)
-    rate = len(cmds) / (time.perf_counter() - t0)
-    if writer is not None:
-        writer.close(600)
-    return rate
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trades", type=int, default=1_000_000)
     p.add_argument("--accounts", type=int, default=10_000)
     p.add_argument("--instruments", type=int, default=20)
-    p.add_argument("--orders", type=int, default=200_000, help="orders for the matching comparison")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--gc", choices=("venue", "default"), default="venue", help="ingest and eod: the venue process's GC tuning, or CPython's default")
     p.add_argument("--dir", type=Path, default=Path("var/bench-ledger"), help="where the ledger file is written (and removed)")
-    p.add_argument("--matching-run", choices=["none", "ledger"], help=argparse.SUPPRESS)
     a = p.parse_args()
-    if a.matching_run:  # one run of the matching comparison, in its own interpreter
-        a.dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
-            cmds = engine_commands(engine_stream(a.orders, a.seed))
-            if a.gc == "venue":
-                tune_gc()
-            print(asyncio.run(sequencer_rate(cmds, a.matching_run == "ledger", Path(tmp))))
-        return
     insts = instruments(a.instruments)
     mapping, pairs = views(a.accounts)
     t0 = time.perf_counter()
@@ -201,18 +159,6 @@ def main() -> None:
         total = ledger.con.execute("SELECT sum(amount) FROM cash_entries").fetchall()[0][0]
         assert unbalanced == 0 and total == 0, (unbalanced, total)
         writer.close(60)
-        rates: dict[bool, float] = {False: 0.0, True: 0.0}
-        for _ in range(3):  # each run in a fresh interpreter: this one holds a million trades' objects
-            for with_ledger in (False, True):
-                out = subprocess.run([sys.executable, __file__, "--matching-run", "ledger" if with_ledger else "none",
-                                      "--orders", str(a.orders), "--seed", str(a.seed), "--gc", a.gc, "--dir", str(a.dir)],
-                                     capture_output=True, text=True, timeout=600, check=False)
-                if out.returncode != 0:
-                    print(f"matching run ({'ledger' if with_ledger else 'none'}) failed, exit {out.returncode}: {out.stderr[-500:]}")
-                    continue
-                rates[with_ledger] = max(rates[with_ledger], float(out.stdout))
-        print(f"matching {rates[False]:>12,.0f} orders/s through the sequencer without the ledger, {rates[True]:,.0f} with it"
-              f" ({rates[True] / rates[False] - 1:+.0%})")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,24 @@
-"""The ledger inside the venue process: a sequencer subscriber and the threads that write.
+"""The ledger's intake and the threads that write it, in the drop-copy process
+(venue/clearing/host.py): the follower hands over each batch its replica regenerates.
 
-The subscriber runs on the loop thread and only queues the batch's fills, deposits and
-prices (never blocking matching; the rest of the batch is left to die at once). Two threads do the work,
-a pipeline of two stages so that Python and DuckDB overlap (DuckDB releases the GIL):
+The intake runs on the follower's thread and only queues the batch's fills, deposits and
+prices (the rest of the batch is left to die at once). Two threads do the work, a
+pipeline of two stages so that Python and DuckDB overlap (DuckDB releases the GIL):
 
-    loop thread ──batches──► prepare thread ──Prepared──► write thread ──► DuckDB file
-                             (Ledger.prepare:             (Ledger.write: one
-                              positions, Arrow)            transaction per ingest)
+    follower ──batches──► prepare thread ──Prepared──► write thread ──► DuckDB file
+                          (Ledger.prepare:             (Ledger.write: one
+                           positions, Arrow)            transaction per ingest)
 
 The prepare thread wakes once per COALESCE_S under load and takes every batch waiting (up to
 MAX_COALESCE events) into one ingest: few, large transactions, and no thread woken per batch
-(a woken thread takes the GIL from the sequencer: waking one per batch alone cost matching
-a third of its throughput in bench/ledger.py). With a backlog (the last ingest was full) it
-goes straight on: a sleep per ingest idled the stage that bounds the ingest rate (50 ms per
-20,000 events, 2.5 µs a trade).
-
-Known cost: the prepare stage is Python and shares the GIL with the sequencer; at saturation
-bench/ledger.py measures matching 6-28% slower with the ledger subscribed (a loaded 2-core
-machine). A process of its own following the journal, as drop copy does, would remove even
-that (service.py's replay_batches already replays the journal through a replica core).
+(a woken thread takes the GIL from the thread handing over: waking one per batch alone cost
+matching a third of its throughput in bench/ledger.py, which subscribes the writer to a
+sequencer). With a backlog (the last ingest was full) it goes straight on: a sleep per
+ingest idled the stage that bounds the ingest rate (50 ms per 20,000 events, 2.5 µs a trade).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
@@ -73,10 +68,11 @@ class LedgerWriter:
         self._write.start()
 
     def __call__(self, events: Sequence[Event]) -> None:
-        """The sequencer subscriber (loop thread): hand over the events the ledger keeps.
+        """The intake (the thread that feeds events): hand over the events the ledger keeps.
         Only those: holding every ExecReport and BookDelta until the next ingest kept so many
-        objects alive that Python's garbage collector cost matching a quarter of its
-        throughput (bench/ledger.py); filtering here costs ~40 ns an event."""
+        objects alive that Python's garbage collector cost the feeding thread a quarter of
+        its throughput (bench/ledger.py, then in the venue process); filtering here costs
+        ~40 ns an event."""
         kept = [ev for ev in events if type(ev) in _KEPT]
         if kept:
             self._in.put(kept)
@@ -86,10 +82,6 @@ class LedgerWriter:
         job = _Job(fn)
         self._in.put(job)
         return job.future
-
-    async def run(self, fn: Callable[[Ledger], T], timeout: float) -> T:
-        """`submit` from the loop, awaited with a bound."""
-        return await asyncio.wait_for(asyncio.wrap_future(self.submit(fn)), timeout)
 
     def flush(self, timeout: float) -> None:
         """Block until everything handed over so far is committed."""
