@@ -53,11 +53,11 @@ from drop_copy.replay import CoreFactory, JournalSource, Replay
 from drop_copy.service import DropCopyService
 from drop_copy.snapshots import ReplicaSnapshots, taken_by_drop_copy
 from venue.clearing.host import LedgerHost
-from venue.clearing.jobs import book_tops
-from venue.config import ConfigError, load_config
+from venue.clearing.jobs import LedgerUnavailable, Tops, book_tops
+from venue.config import ConfigError, VenueConfig, load_config
 from venue.events import Event
 from venue.gc_tuning import tune_gc
-from venue.refdata import open_reference
+from venue.refdata import ReferenceData, open_reference
 
 log = logging.getLogger("drop_copy")
 # The writers release the interpreter lock in every quickfix call; with the default 5 ms
@@ -131,16 +131,21 @@ class Answers:
         self.fd = fd
         self._lock = threading.Lock()
 
-    def send(self, job_id: int, future: Future[object]) -> None:
-        exc = future.exception()
-        line = pipe.answer_line(job_id, exc is None, future.result() if exc is None else exc)
+    def send(self, job_id: int, ok: bool, value: object) -> None:
+        line = pipe.answer_line(job_id, ok, value)
         with self._lock:
             os.write(self.fd, line)
 
+    def when_done(self, job_id: int, future: Future[object]) -> None:
+        """A future's callback: its result or exception as job `job_id`'s answer."""
+        exc = future.exception()
+        self.send(job_id, exc is None, future.result() if exc is None else exc)
 
-def follow(source: Input, follower: Follower, host: LedgerHost, answers: Answers, feed: DropCopyFeed | None) -> None:
+
+def follow(source: Input, follower: Follower, host: LedgerHost | None, answers: Answers, feed: DropCopyFeed | None) -> None:
     """Until the venue closes the pipe: apply what it says is published; run each ledger job
-    once the seqs told before it are applied (its answer goes back when the ledger has run it)."""
+    once the seqs told before it are applied (its answer goes back when the ledger has run it;
+    with no ledger, at once: that it is unavailable)."""
     while (items := source.read()) is not None:
         due = 0
         for item in items:
@@ -155,11 +160,26 @@ def follow(source: Input, follower: Follower, host: LedgerHost, answers: Answers
             except Exception:  # a line this process cannot read is the venue's bug: logged, not fatal
                 log.exception("drop copy: unreadable line from the venue: %r", item[:80])
                 continue
-            host.submit(job).add_done_callback(partial(answers.send, job_id))
+            if host is None:
+                answers.send(job_id, False, LedgerUnavailable("the clearing ledger could not be opened: see the drop-copy process's log"))
+            else:
+                host.submit(job).add_done_callback(partial(answers.when_done, job_id))
         if due:
             follower.advance(due)
         if feed is not None:
             feed.wait_drained(DRAIN_WAIT_S)
+
+
+def _open_ledger(cfg: VenueConfig, ref: ReferenceData, core_factory: CoreFactory, published: int,
+                 tops: Callable[[], Tops]) -> LedgerHost | None:
+    """The ledger, or None if it cannot be opened (a damaged file, a full disk): members'
+    copies go on without it, as they would without this process's other parts."""
+    try:
+        return LedgerHost.open(cfg, ref, core_factory, published, tops)
+    except Exception:
+        log.critical("the clearing ledger could not be opened: drop copy goes on without it; restart the venue once it is fixed",
+                     exc_info=True)
+        return None
 
 
 class _Terminated(Exception):
@@ -212,8 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         follower = Follower.at(args.published, journal, snapshots, lambda: new_core(cfg, ref), publish, taker)
-        host = LedgerHost.open(cfg, ref, lambda: new_core(cfg, ref), args.published, tops=lambda: book_tops(follower.replay.core))
-        subscribers.append(host)
+        host = _open_ledger(cfg, ref, lambda: new_core(cfg, ref), args.published, tops=lambda: book_tops(follower.replay.core))
+        if host is not None:
+            subscribers.append(host)
         tune_gc()  # the replica's book is long-lived, as the venue's (venue/gc_tuning.py)
         follow(Input(0), follower, host, Answers(1), feed)
     except _Terminated:

@@ -23,6 +23,8 @@ from venue_harness import VenueThread, write_config
 
 from venue import admin
 from venue.cli import main
+from venue.config import load_config
+from venue.types import TradingPhase
 
 TIMEOUT = 30.0
 
@@ -145,3 +147,24 @@ def test_a_venue_without_clearing_members_still_keeps_its_ledger(tmp_path: Path)
         assert con.execute("SELECT count(*) FROM trades").fetchall() == [(1,)]
         assert con.execute("SELECT underlying, price FROM index_prices").fetchall() == [("BTC-USD", Decimal(100500))]
         assert con.execute("SELECT seq FROM book_tops WHERE symbol = 'BTC-PERP'").fetchall() == [(last_seq,)]
+
+
+def test_a_restarted_venue_stops_trading_what_the_ledger_settled_at_expiry(tmp_path: Path) -> None:
+    """Books are built from reference data at start, so a contract the ledger settled at
+    expiry would trade again: the venue reads the ledger (read-only, before the drop-copy
+    process opens it) and moves such contracts to the expired phase through the sequencer."""
+    config = write_config(tmp_path)
+    VenueThread(config).start().stop()
+    cfg = load_config(config)
+    with duckdb.connect(str(cfg.var_path() / cfg.clearing.ledger_file)) as con:  # as `venue eod` leaves it past expiry
+        con.execute("UPDATE instruments SET status = 'expired' WHERE symbol = 'BTC-26DEC26'")
+    v = VenueThread(config).start()
+    try:
+        assert v.venue is not None
+        assert v.call(lambda: v.venue.engine.books["BTC-26DEC26"].phase) is TradingPhase.EXPIRED  # type: ignore[union-attr]
+        assert v.call(lambda: v.venue.engine.books["BTC-PERP"].phase) is not TradingPhase.EXPIRED  # type: ignore[union-attr]
+        a = v.logged_on("FIRM1")
+        a.new_order("X1", "BTC-26DEC26", 1, 1, "100000", account="FIRM1-A")
+        assert get(a.expect_type("8", t11="X1"), 150) == "8"
+    finally:
+        v.stop()

@@ -162,3 +162,18 @@ def test_an_operator_command_finds_the_ledger_process_gone_and_says_so() -> None
 
     with pytest.raises(admin.AdminError, match="holds the clearing ledger, is not running"):
         asyncio.run(_reconcile_handler(SimpleNamespace(clearing=Gone()), []))
+
+
+def test_without_a_ledger_the_process_answers_each_job_at_once_that_it_is_unavailable() -> None:
+    """A ledger the process could not open: copies go on, and jobs get the reason, not silence."""
+    log: list[Any] = []
+    out_r, out_w = os.pipe()
+    try:
+        reads: list[list[int | bytes]] = [[4, pipe.job_line(3, jobs.reconcile_journal).rstrip(b"\n")]]
+        follow(_Input(reads), _Follower(log), None, Answers(out_w), None)  # type: ignore[arg-type]
+        (job_id, ok, exc), = [pipe.read_answer(line) for line in _read_lines(out_r)]
+    finally:
+        os.close(out_r)
+        os.close(out_w)
+    assert log == [("advance", 4)]
+    assert (job_id, ok) == (3, False) and isinstance(exc, LedgerUnavailable) and "could not be opened" in str(exc)
