@@ -1,7 +1,8 @@
 """The venue's side of drop copy: start the drop-copy process, tell it what is published,
 send it the clearing ledger's jobs.
 
-`venue/app.py` starts it after recovery (before order entry listens) and stops it first;
+`venue/app.py` starts it after recovery (before order entry listens) and stops it once the
+sequencer has drained, telling it the last published seq;
 if it dies, the next batch finds the pipe broken and another is started (members resume
 after what their FIX stores hold, the rest regenerated from the journal).
 The subscriber `on_events` runs on the sequencer's loop after each batch is journaled and
@@ -129,7 +130,8 @@ class DropCopyLink:
         """Run `job` on the clearing ledger after everything published so far, and return
         its answer (or raise what it raised)."""
         job_id = next(self._ids)
-        line = b"%d\n" % self._latest + pipe.job_line(job_id, job)
+        told = self._latest
+        line = b"%d\n" % told + pipe.job_line(job_id, job)
         answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._answers[job_id] = answer
         try:
@@ -144,7 +146,7 @@ class DropCopyLink:
                         await asyncio.sleep(RETRY_S)
                     except BrokenPipeError:
                         self._gone()
-                self._written = max(self._written, self._latest)
+                self._written = max(self._written, told)
                 return await answer
         finally:
             self._answers.pop(job_id, None)

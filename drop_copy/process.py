@@ -125,7 +125,7 @@ class Input:
 
 class Answers:
     """Job answers to the venue on stdout, one whole line per write: the ledger's write
-    thread answers while the main thread may be printing."""
+    thread and the follower's thread both answer."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -134,7 +134,10 @@ class Answers:
     def send(self, job_id: int, ok: bool, value: object) -> None:
         line = pipe.answer_line(job_id, ok, value)
         with self._lock:
-            os.write(self.fd, line)
+            try:
+                os.write(self.fd, line)
+            except BrokenPipeError:  # the venue has gone: no one is waiting for it
+                pass
 
     def when_done(self, job_id: int, future: Future[object]) -> None:
         """A future's callback: its result or exception as job `job_id`'s answer."""
